@@ -1,0 +1,95 @@
+"""The generation plan: every (prompt, sample) the session needs, deduplicated.
+
+The plugin builds one plan after collection and runs it in large batches; tests then only
+read results. Deduplication is by cache key, so the same prompt asked by two cases, or the
+n "samples" of a greedy (temperature 0) case, are generated once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+
+from stabtest.core.suite import Sampling
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Decoding settings that change the answer, and so belong in the cache key."""
+
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_new_tokens: int = 48
+    system_prompt: str | None = None
+
+    @classmethod
+    def from_sampling(cls, sampling: Sampling) -> GenerationParams:
+        return cls(
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
+            max_new_tokens=sampling.max_new_tokens,
+            system_prompt=sampling.system_prompt,
+        )
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One answer to produce. Greedy requests ignore `sample` and `seed`: every sample of a
+    deterministic decode is the same answer, so they share one key."""
+
+    prompt: str
+    params: GenerationParams
+    seed: int = 0
+    sample: int = 0
+
+    def key(self, fingerprint: str) -> str:
+        sample, seed = (0, 0) if self.params.greedy else (self.sample, self.seed)
+        payload = json.dumps(
+            [fingerprint, self.prompt, asdict(self.params), seed, sample],
+            sort_keys=True,
+            ensure_ascii=False,
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+
+@dataclass
+class GenerationPlan:
+    """Requests keyed by cache key, in first-seen order."""
+
+    fingerprint: str
+    requests: dict[str, GenerationRequest]
+
+    @classmethod
+    def build(cls, fingerprint: str, requests: Iterable[GenerationRequest]) -> GenerationPlan:
+        plan = cls(fingerprint, {})
+        plan.extend(requests)
+        return plan
+
+    def extend(self, requests: Iterable[GenerationRequest]) -> None:
+        for request in requests:
+            self.requests.setdefault(request.key(self.fingerprint), request)
+
+    def __len__(self) -> int:
+        return len(self.requests)
+
+    def missing(self, cached: set[str]) -> list[tuple[str, GenerationRequest]]:
+        return [(k, r) for k, r in self.requests.items() if k not in cached]
+
+
+def batches(
+    items: list[tuple[str, GenerationRequest]], size: int
+) -> Iterator[list[tuple[str, GenerationRequest]]]:
+    """Batches of requests that share decoding params, long prompts together (less padding)."""
+    groups: dict[GenerationParams, list[tuple[str, GenerationRequest]]] = {}
+    for item in items:
+        groups.setdefault(item[1].params, []).append(item)
+    for group in groups.values():
+        group.sort(key=lambda item: len(item[1].prompt), reverse=True)
+        for start in range(0, len(group), size):
+            yield group[start : start + size]

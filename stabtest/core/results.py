@@ -1,0 +1,229 @@
+"""What a run produces, as plain frozen dataclasses that round-trip through JSON.
+
+The same records serve every later stage: the JSON report and baselines are lists of
+`CaseResult`; Label Studio tasks are built from `VariantResult`; a human's decision comes
+back as a `GoldLabel` keyed by (variant uid, answer hash); remediation turns gold failures
+into `TrainingExample`s.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Outcome = Literal["pass", "fail", "escalate"]
+VoteOutcome = Literal["pass", "fail", "abstain"]
+Category = Literal[
+    "semantic_divergence", "hallucination", "reasoning_breakdown", "session_drift"
+]
+
+_SPACE = re.compile(r"\s+")
+
+
+def variant_uid(suite_path: str, case_id: str, variant_id: str) -> str:
+    """The variant's id everywhere: pytest node id, report key, Label Studio external id."""
+    return f"{suite_path}::{case_id}[{variant_id}]"
+
+
+def answer_hash(text: str) -> str:
+    """Identity of an answer for gold labels: whitespace-normalised, case kept (a changed
+    answer must be judged afresh, a re-wrapped one need not)."""
+    return hashlib.sha256(_SPACE.sub(" ", text).strip().encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Vote:
+    """One judge's opinion on one answer. `score` is the judge's raw measure (a cosine, a
+    match strength); `confidence` in [0, 1] is how sure the judge is of `outcome`."""
+
+    judge: str
+    outcome: VoteOutcome
+    confidence: float
+    score: float | None = None
+    reason: str = ""
+    category: Category | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The ensemble's (or a human's) decision on one answer."""
+
+    outcome: Outcome
+    confidence: float
+    votes: tuple[Vote, ...] = ()
+    category: Category | None = None
+    reason: str = ""
+    source: Literal["auto", "human"] = "auto"
+    auto_outcome: Outcome | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome == "pass"
+
+
+@dataclass(frozen=True)
+class AnswerResult:
+    """One generated answer to one variant, with its cluster and verdict."""
+
+    sample: int
+    text: str
+    cluster: int
+    verdict: Verdict
+    correct: bool | None = None
+
+    @property
+    def hash(self) -> str:
+        return answer_hash(self.text)
+
+
+@dataclass(frozen=True)
+class VariantResult:
+    """All answers to one variant. The variant fails if any answer fails, and escalates if
+    any answer escalates and none fails."""
+
+    uid: str
+    suite: str
+    case_id: str
+    variant_id: str
+    family: str
+    prompt: str
+    operators: tuple[str, ...]
+    reference: str | None
+    answers: tuple[AnswerResult, ...]
+    rejected: str | None = None
+
+    @property
+    def outcome(self) -> Outcome:
+        outcomes = {a.verdict.outcome for a in self.answers}
+        if "fail" in outcomes:
+            return "fail"
+        if "escalate" in outcomes:
+            return "escalate"
+        return "pass"
+
+    @property
+    def confidence(self) -> float:
+        return min((a.verdict.confidence for a in self.answers), default=1.0)
+
+
+@dataclass(frozen=True)
+class CaseMetrics:
+    """Stability Index, Factual Correctness and Response Diversity Ratio of one case (see
+    stabtest.core.metrics for the formulas). FC is None when the case has no reference."""
+
+    si: float
+    fc: float | None
+    rdr: float
+    answers: int
+    clusters: int
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """A case's metrics against its resolved thresholds."""
+
+    uid: str
+    suite: str
+    case_id: str
+    metrics: CaseMetrics
+    max_si: float | None
+    min_fc: float | None
+    failures: tuple[str, ...] = ()
+    escalated: int = 0
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+@dataclass(frozen=True)
+class GoldLabel:
+    """A human's decision on one answer of one variant. `stable` and `correct` are None
+    when the annotator left that choice empty."""
+
+    uid: str
+    answer_hash: str
+    stable: bool | None
+    correct: bool | None
+    corrected_answer: str | None = None
+    rationale: str | None = None
+    annotator: str | None = None
+    updated_at: str | None = None
+
+    @property
+    def outcome(self) -> Outcome | None:
+        """The human verdict: fail if the answer is unstable or incorrect."""
+        decided = [v for v in (self.stable, self.correct) if v is not None]
+        if not decided:
+            return None
+        return "pass" if all(decided) else "fail"
+
+
+@dataclass(frozen=True)
+class TrainingExample:
+    """One supervised example for remediation, with a loss weight."""
+
+    prompt: str
+    completion: str
+    weight: float = 1.0
+    uid: str = ""
+    family: str = ""
+    rejected: str | None = None
+
+
+@dataclass
+class RunSummary:
+    """Aggregates for a suite or the whole run."""
+
+    cases: int = 0
+    cases_failed: int = 0
+    variants: int = 0
+    variants_failed: int = 0
+    escalated: int = 0
+    si: float | None = None
+    fc: float | None = None
+    rdr: float | None = None
+    ap: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def to_dict(record: Any) -> dict[str, Any]:
+    """JSON-ready dict of any result record (dataclasses nest)."""
+    data = asdict(record)
+    if isinstance(record, VariantResult):
+        data["outcome"] = record.outcome
+        data["confidence"] = record.confidence
+        for answer, raw in zip(record.answers, data["answers"], strict=True):
+            raw["hash"] = answer.hash
+    if isinstance(record, CaseResult):
+        data["passed"] = record.passed
+    return data
+
+
+def _verdict(raw: dict[str, Any]) -> Verdict:
+    votes = tuple(Vote(**v) for v in raw.get("votes", ()))
+    return Verdict(**{**raw, "votes": votes})
+
+
+def variant_from_dict(raw: dict[str, Any]) -> VariantResult:
+    answers = tuple(
+        AnswerResult(
+            sample=a["sample"],
+            text=a["text"],
+            cluster=a["cluster"],
+            verdict=_verdict(a["verdict"]),
+            correct=a.get("correct"),
+        )
+        for a in raw["answers"]
+    )
+    fields = {k: v for k, v in raw.items() if k not in {"answers", "outcome", "confidence"}}
+    fields["operators"] = tuple(fields.get("operators", ()))
+    return VariantResult(**fields, answers=answers)
+
+
+def case_from_dict(raw: dict[str, Any]) -> CaseResult:
+    fields = {k: v for k, v in raw.items() if k not in {"metrics", "passed"}}
+    fields["failures"] = tuple(fields.get("failures", ()))
+    return CaseResult(**fields, metrics=CaseMetrics(**raw["metrics"]))

@@ -1,0 +1,132 @@
+"""The suite model: what a user expects of a model, validated before anything runs.
+
+A suite is a YAML file (or a `stability` marker in a Python test) listing cases. Each case
+is one question asked many equivalent ways; the variants must agree and, when a reference
+is given, be right. Models are frozen and forbid unknown keys so that a typo in a suite is
+an error that names the key instead of a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+CASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+CheckName = Literal["semantic", "reference", "numeric", "llm_judge"]
+CaseKind = Literal["fact", "numeric", "open"]
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+
+class Sampling(_Frozen):
+    """How answers are drawn. Part of the expectation: `samples` > 1 with temperature > 0
+    measures run-to-run instability of the same prompt."""
+
+    temperature: Annotated[float, Field(ge=0.0, le=5.0)] = 0.0
+    top_p: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
+    samples: Annotated[int, Field(ge=1, le=100)] = 1
+    max_new_tokens: Annotated[int, Field(ge=1, le=4096)] = 48
+    system_prompt: str | None = None
+
+
+class Perturbations(_Frozen):
+    """Seeded rule-based perturbations: `count` variants, each composing `depth` operators
+    drawn from `operators` (all registered operators when empty)."""
+
+    count: Annotated[int, Field(ge=0, le=200)] = 0
+    operators: tuple[str, ...] = ()
+    depth: Annotated[int, Field(ge=1, le=5)] = 1
+
+
+class ModelParaphrases(_Frozen):
+    """Paraphrases written by the backend model, kept when their embedding similarity to
+    the original prompt reaches `min_similarity`."""
+
+    count: Annotated[int, Field(ge=0, le=50)] = 0
+    min_similarity: Probability = 0.75
+
+
+class Thresholds(_Frozen):
+    """Case gates: Stability Index at most `max_si`, Factual Correctness at least `min_fc`.
+    `None` means "use the suite / session default"."""
+
+    max_si: Probability | None = None
+    min_fc: Probability | None = None
+
+
+class CaseDefaults(_Frozen):
+    """Values a suite sets once for all of its cases."""
+
+    kind: CaseKind | None = None
+    checks: tuple[CheckName, ...] | None = None
+    sampling: Sampling = Sampling()
+    perturbations: Perturbations = Perturbations()
+    model_paraphrases: ModelParaphrases = ModelParaphrases()
+    thresholds: Thresholds = Thresholds()
+    numeric_tolerance: Annotated[float, Field(ge=0.0)] = 1e-6
+
+
+class Case(_Frozen):
+    """One expectation: a prompt, its equivalent forms, and what a right answer is."""
+
+    id: str
+    prompt: Annotated[str, Field(min_length=1)]
+    reference: str | None = None
+    aliases: tuple[str, ...] = ()
+    incorrect: tuple[str, ...] = ()
+    paraphrases: tuple[str, ...] = ()
+    kind: CaseKind = "fact"
+    checks: tuple[CheckName, ...] = ()
+    sampling: Sampling = Sampling()
+    perturbations: Perturbations = Perturbations()
+    model_paraphrases: ModelParaphrases = ModelParaphrases()
+    thresholds: Thresholds = Thresholds()
+    numeric_tolerance: Annotated[float, Field(ge=0.0)] = 1e-6
+    tags: tuple[str, ...] = ()
+    line: int | None = Field(default=None, exclude=True)
+
+    @field_validator("id")
+    @classmethod
+    def _id_is_safe(cls, value: str) -> str:
+        if not CASE_ID.match(value):
+            raise ValueError(
+                f"case id {value!r} must start with a letter or digit and use only "
+                "letters, digits, '-', '_' and '.'"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _default_checks(self) -> Case:
+        if not self.checks:
+            checks: tuple[CheckName, ...] = ("semantic",)
+            if self.reference is not None:
+                checks += ("numeric",) if self.kind == "numeric" else ("reference",)
+            object.__setattr__(self, "checks", checks)
+        needs_reference = {"reference", "numeric"} & set(self.checks)
+        if needs_reference and self.reference is None:
+            raise ValueError(f"checks {sorted(needs_reference)} need a 'reference'")
+        return self
+
+    @property
+    def has_reference(self) -> bool:
+        return self.reference is not None
+
+
+class Suite(_Frozen):
+    """A named list of cases read from one file."""
+
+    name: str
+    path: str
+    cases: tuple[Case, ...]
+
+    def case(self, case_id: str) -> Case:
+        for case in self.cases:
+            if case.id == case_id:
+                return case
+        raise KeyError(case_id)
