@@ -135,7 +135,9 @@ def parse_suite(text: str, path: str) -> Suite:
     for index, raw in enumerate(cases_raw):
         prefix: Loc = ("cases", index)
         if not isinstance(raw, dict):
-            raise SuiteError(path, "each case must be a mapping", lines.get(prefix), f"cases[{index}]")
+            raise SuiteError(
+                path, "each case must be a mapping", lines.get(prefix), f"cases[{index}]"
+            )
         case = build_case(raw, defaults, path=path, prefix=prefix, lines=lines)
         if case.id in seen:
             raise SuiteError(
@@ -160,8 +162,12 @@ def load_suite(path: Path | str, display_path: str | None = None) -> Suite:
     return parse_suite(text, shown)
 
 
-def dump_suite(suite_name: str, cases: list[dict[str, Any]], defaults: dict[str, Any] | None = None,
-               description: str | None = None) -> str:
+def dump_suite(
+    suite_name: str,
+    cases: list[dict[str, Any]],
+    defaults: dict[str, Any] | None = None,
+    description: str | None = None,
+) -> str:
     """Write plain case dicts as suite YAML (used by importers); validates on the way."""
     document: dict[str, Any] = {"suite": suite_name}
     if description:

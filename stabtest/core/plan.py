@@ -11,8 +11,10 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
-from stabtest.core.suite import Sampling
+if TYPE_CHECKING:
+    from stabtest.core.suite import Sampling
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,7 @@ from typing import Any, Literal
 
 Outcome = Literal["pass", "fail", "escalate"]
 VoteOutcome = Literal["pass", "fail", "abstain"]
-Category = Literal[
-    "semantic_divergence", "hallucination", "reasoning_breakdown", "session_drift"
-]
+Category = Literal["semantic_divergence", "hallucination", "reasoning_breakdown", "session_drift"]
 
 _SPACE = re.compile(r"\s+")
 

@@ -11,9 +11,10 @@ import hashlib
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from stabtest.core.suite import Case
+if TYPE_CHECKING:
+    from stabtest.core.suite import Case
 
 Family = Literal["original", "paraphrase", "rule", "model"]
 

@@ -1,0 +1,1 @@
+"""Reports of a run: failure messages, terminal tables, JSON and HTML."""

@@ -1,0 +1,89 @@
+"""Failure messages a person can act on: the prompt variant, the answer, the reference, the
+original prompt's answer beside it, and why each judge voted as it did."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Sequence
+
+from tabulate import tabulate
+
+from stabtest.core.results import AnswerResult, CaseResult, VariantResult
+
+WIDTH = 60
+
+
+def _wrap(text: str, width: int = WIDTH) -> str:
+    return "\n".join(textwrap.wrap(" ".join(text.split()), width) or [""])
+
+
+def _origin(result: VariantResult) -> str:
+    if result.operators:
+        return f"{result.family}: {' + '.join(result.operators)}"
+    return result.family
+
+
+def render_answer(
+    result: VariantResult, answer: AnswerResult, original: VariantResult | None
+) -> str:
+    verdict = answer.verdict
+    head = (
+        f"{result.case_id}[{result.variant_id}] sample {answer.sample} ({_origin(result)}): "
+        f"{verdict.outcome.upper()}, confidence {verdict.confidence:.2f}"
+        + (f", {verdict.category.replace('_', ' ')}" if verdict.category else "")
+    )
+    rows = [["prompt", _wrap(result.prompt)], ["answer", _wrap(answer.text)]]
+    if result.reference is not None:
+        rows.append(["reference", _wrap(result.reference)])
+    if original is not None and original.variant_id != result.variant_id and original.answers:
+        rows.append(["original prompt", _wrap(original.prompt)])
+        rows.append(["original answer", _wrap(original.answers[0].text)])
+    rows.append(["why", _wrap(verdict.reason)])
+    votes = [
+        [
+            v.judge,
+            v.outcome,
+            f"{v.confidence:.2f}",
+            "" if v.score is None else f"{v.score:.2f}",
+            _wrap(v.reason, 50),
+        ]
+        for v in verdict.votes
+    ]
+    text = head + "\n" + tabulate(rows, tablefmt="plain")
+    if votes:
+        text += "\n\n" + tabulate(
+            votes, headers=["judge", "vote", "conf", "score", "reason"], tablefmt="simple"
+        )
+    return text
+
+
+def render_variant(result: VariantResult, original: VariantResult | None) -> str:
+    """All non-passing answers of a variant."""
+    shown = [a for a in result.answers if a.verdict.outcome != "pass"] or list(result.answers)
+    return "\n\n".join(render_answer(result, a, original) for a in shown)
+
+
+def render_case(result: CaseResult, variants: Sequence[VariantResult]) -> str:
+    """Why a case missed its thresholds, with every answer grouped by cluster."""
+    m = result.metrics
+    fc = "n/a" if m.fc is None else f"{m.fc:.3f}"
+    lines = [
+        f"{result.case_id}: " + "; ".join(result.failures),
+        f"SI {m.si:.3f} (max {result.max_si}), FC {fc} (min {result.min_fc}), "
+        f"RDR {m.rdr:.3f}: {m.clusters} distinct answers among {m.answers}",
+    ]
+    rows = [
+        [
+            v.variant_id,
+            a.sample,
+            a.cluster,
+            "-" if a.correct is None else ("yes" if a.correct else "no"),
+            _wrap(v.prompt, 40),
+            _wrap(a.text, 50),
+        ]
+        for v in variants
+        for a in v.answers
+    ]
+    rows.sort(key=lambda row: (row[2], row[0]))
+    table = tabulate(rows, headers=["variant", "sample", "cluster", "correct", "prompt", "answer"])
+    return "\n".join(lines) + "\n\n" + table

@@ -1,0 +1,65 @@
+"""Aggregate case and variant results into suite and run summaries.
+
+Suite and run SI, FC and RDR are macro averages over cases (every case counts the same,
+however many variants it has); AP is computed over every answer a human has labelled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from stabtest.core.metrics import annotation_precision, mean
+from stabtest.core.results import CaseResult, RunSummary, VariantResult
+
+
+def human_pairs(variants: Iterable[VariantResult]) -> list[tuple[str | None, str | None]]:
+    """(automatic, human) outcome pairs of every human-labelled answer."""
+    return [
+        (a.verdict.auto_outcome, a.verdict.outcome)
+        for v in variants
+        for a in v.answers
+        if a.verdict.source == "human"
+    ]
+
+
+def judge_pairs(
+    variants: Iterable[VariantResult],
+) -> dict[str, list[tuple[str | None, str | None]]]:
+    """Per judge: (judge vote, human outcome) pairs of every human-labelled answer."""
+    pairs: dict[str, list[tuple[str | None, str | None]]] = {}
+    for variant in variants:
+        for answer in variant.answers:
+            if answer.verdict.source != "human":
+                continue
+            for vote in answer.verdict.votes:
+                pairs.setdefault(vote.judge, []).append((vote.outcome, answer.verdict.outcome))
+    return pairs
+
+
+def summarize(cases: Sequence[CaseResult], variants: Sequence[VariantResult]) -> RunSummary:
+    judged = [v for v in variants if not v.rejected]
+    per_judge = {judge: annotation_precision(pairs) for judge, pairs in judge_pairs(judged).items()}
+    return RunSummary(
+        cases=len(cases),
+        cases_failed=sum(not c.passed for c in cases),
+        variants=len(judged),
+        variants_failed=sum(v.outcome == "fail" for v in judged),
+        escalated=sum(v.outcome == "escalate" for v in judged),
+        si=mean(c.metrics.si for c in cases),
+        fc=mean(c.metrics.fc for c in cases),
+        rdr=mean(c.metrics.rdr for c in cases),
+        ap=annotation_precision(human_pairs(judged)),
+        extra={"ap_per_judge": per_judge, "human_labelled": len(human_pairs(judged))},
+    )
+
+
+def by_suite(
+    cases: Sequence[CaseResult], variants: Sequence[VariantResult]
+) -> dict[str, RunSummary]:
+    suites = sorted({c.suite for c in cases} | {v.suite for v in variants})
+    return {
+        suite: summarize(
+            [c for c in cases if c.suite == suite], [v for v in variants if v.suite == suite]
+        )
+        for suite in suites
+    }
