@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -78,7 +79,8 @@ class Engine:
     _gold: Any = None
     _selected: set[tuple[str, str]] | None = None
     _executed: set[tuple[str, str]] = field(default_factory=set)
-    generated: int = 0
+    variant_hook: Any = None
+    judge_hook: Any = None
 
     # -- collaborators, created on first use -------------------------------------------
     @property
@@ -105,18 +107,23 @@ class Engine:
     @property
     def embedder(self) -> Any:
         if self._embedder is None:
-            from stabtest.annotators.embedder import CachedEmbedder, resolve_embedder
+            from stabtest.annotators.embedder import CachedEmbedder
+
+            from stabtest.annotators.registry import resolve_embedder
 
             self._embedder = CachedEmbedder(resolve_embedder(self.settings.embedder), self.cache)
         return self._embedder
 
-    @property
+    @cached_property
     def ensemble(self) -> Ensemble:
         from stabtest.annotators.ensemble import Ensemble
         from stabtest.annotators.registry import build_judges
 
+        judges = build_judges(self.settings.judge_names, engine=self)
+        if self.judge_hook is not None:
+            judges += [j for extra in self.judge_hook(settings=self.settings) or [] for j in extra]
         return Ensemble(
-            build_judges(self.settings.judge_names, engine=self),
+            judges,
             escalate_below=self.settings.escalate_below,
         )
 
@@ -129,16 +136,33 @@ class Engine:
         return VariantExpander(self.settings.seed)
 
     def register(self, scope: str, case: Case) -> tuple[Variant, ...]:
-        """Expand a case's variants (model paraphrases included) and add it to the plan."""
-        key = (scope, case.id)
-        if key not in self._cases:
-            variants = self.expander().expand(case, scope)
-            if case.model_paraphrases.count:
-                from stabtest.paraphrasing import fill_model_paraphrases
+        """Expand one case's variants and add it to the plan."""
+        return self.register_all(scope, [case])[0]
 
-                variants = fill_model_paraphrases(self, scope, case, variants)
-            self._cases[key] = Registered(scope, case, variants)
-        return self._cases[key].variants
+    def register_all(self, scope: str, cases: Sequence[Case]) -> list[tuple[Variant, ...]]:
+        """Expand the variants of a file's cases and add them to the plan; model
+        paraphrases of all of them are written in one batched request."""
+        new = [c for c in cases if (scope, c.id) not in self._cases]
+        expander = self.expander()
+        expanded = [
+            (case, self.modify_variants(case, expander.expand(case, scope))) for case in new
+        ]
+        if any(case.model_paraphrases.count for case in new):
+            from stabtest.paraphrasing import fill_model_paraphrases
+
+            filled = fill_model_paraphrases(self, expanded)
+            expanded = [
+                (case, variants) for (case, _), variants in zip(expanded, filled, strict=True)
+            ]
+        for case, variants in expanded:
+            self._cases[(scope, case.id)] = Registered(scope, case, variants)
+        return [self._cases[(scope, case.id)].variants for case in cases]
+
+    def modify_variants(self, case: Case, variants: tuple[Variant, ...]) -> tuple[Variant, ...]:
+        """Let `stabtest_modify_variants` hook implementations replace a case's variants."""
+        if self.variant_hook is None:
+            return variants
+        return self.variant_hook(case=case, variants=variants) or variants
 
     def registered(self) -> Iterable[Registered]:
         return self._cases.values()

@@ -100,7 +100,7 @@ class SuiteFile(pytest.File):
         try:
             suite = load_suite(self.path, display_path=scope)
             engine = engine_of(self.config)
-            registered = [(case, engine.register(scope, case)) for case in suite.cases]
+            registered = zip(suite.cases, engine.register_all(scope, suite.cases), strict=True)
         except SuiteError as error:
             raise self.CollectError(str(error)) from None
         except StabtestError as error:

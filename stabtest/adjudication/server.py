@@ -136,7 +136,9 @@ class LabelStudioServer:
             self._ensure_template(binary)
             if self.data_dir.exists():
                 shutil.rmtree(self.data_dir)
-            shutil.copytree(self.template_dir, self.data_dir, ignore=shutil.ignore_patterns(_MARKER))
+            shutil.copytree(
+                self.template_dir, self.data_dir, ignore=shutil.ignore_patterns(_MARKER)
+            )
         began = time.monotonic()
         self._launch(binary, self.data_dir)
         self.startup_seconds = time.monotonic() - began
@@ -195,9 +197,16 @@ class LabelStudioServer:
         self._log_file = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
         requested = free_port()
         command = [
-            str(binary), "start", "--no-browser", "--enable-legacy-api-token",
-            "--internal-host", "127.0.0.1", "--port", str(requested),
-            "--data-dir", str(data_dir),
+            str(binary),
+            "start",
+            "--no-browser",
+            "--enable-legacy-api-token",
+            "--internal-host",
+            "127.0.0.1",
+            "--port",
+            str(requested),
+            "--data-dir",
+            str(data_dir),
         ]
         self._process = subprocess.Popen(
             command,

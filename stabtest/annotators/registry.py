@@ -31,3 +31,26 @@ def build_judges(names: Sequence[str], engine: Any = None) -> list[Judge]:
             known = [*factories, "llm_judge"]
             raise ConfigError("--stab-judges", f"unknown judge {name!r}; known: {known}")
     return judges
+
+
+def resolve_embedder(name: str) -> Any:
+    """`minilm` (bundled all-MiniLM-L6-v2), `lexical`, or a `module:attr` factory."""
+    if name == "minilm":
+        from stabtest.annotators.embedder import MiniLMEmbedder
+
+        return MiniLMEmbedder()
+    if name == "lexical":
+        from stabtest.annotators.lexical import LexicalEmbedder
+
+        return LexicalEmbedder()
+    if ":" in name:
+        import importlib
+
+        module, _, attr = name.partition(":")
+        try:
+            return getattr(importlib.import_module(module), attr)()
+        except (ImportError, AttributeError) as error:
+            raise ConfigError("--stab-embedder", f"cannot load {name!r}: {error}") from None
+    raise ConfigError(
+        "--stab-embedder", f"unknown embedder {name!r}; use minilm, lexical or module:attr"
+    )

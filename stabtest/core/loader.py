@@ -27,15 +27,18 @@ def _to_python(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> Any:
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = yaml.safe_load(yaml.serialize(key_node))
-            key = str(key)
+            key = str(_scalar(key_node))
             lines[(*loc, key)] = key_node.start_mark.line + 1
             out[key] = _to_python(value_node, (*loc, key), lines)
             lines[(*loc, key)] = key_node.start_mark.line + 1
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_to_python(item, (*loc, i), lines) for i, item in enumerate(node.value)]
-    return yaml.safe_load(yaml.serialize(node))
+    return _scalar(node)
+
+
+def _scalar(node: yaml.Node) -> Any:
+    return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
 
 
 def _line_for(loc: Loc, lines: Mapping[Loc, int]) -> int | None:
@@ -71,6 +74,8 @@ def _raise_validation(
     message = first["msg"]
     if first["type"] == "extra_forbidden":
         message = f"unknown key {loc[-1]!r}"
+    elif first["type"] == "value_error":
+        message = str(first.get("ctx", {}).get("error", message))
     elif first["type"] == "missing":
         message = f"missing required key {loc[-1]!r}"
     raise SuiteError(path, message, line=_line_for(loc, lines), key=_dotted(loc)) from None
@@ -98,7 +103,7 @@ def build_case(
 def parse_suite(text: str, path: str) -> Suite:
     """Parse suite text; `path` is only used for names and error messages."""
     try:
-        root = yaml.compose(text)
+        root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None

@@ -43,6 +43,18 @@ class Perturbations(_Frozen):
     operators: tuple[str, ...] = ()
     depth: Annotated[int, Field(ge=1, le=5)] = 1
 
+    @field_validator("operators")
+    @classmethod
+    def _known_operators(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from stabtest.core.perturb import OPERATORS
+
+        for name in value:
+            if name not in OPERATORS:
+                raise ValueError(
+                    f"unknown perturbation operator {name!r} (known: {', '.join(OPERATORS)})"
+                )
+        return value
+
 
 class ModelParaphrases(_Frozen):
     """Paraphrases written by the backend model, kept when their embedding similarity to

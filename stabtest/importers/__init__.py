@@ -73,5 +73,6 @@ def import_suite(
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ConfigError("limit", f"expected a positive integer, got {limit!r}")
     imported = importer(Path(source), limit=limit, seed=seed, **options)
-    return dump_suite(name or imported.name, imported.cases, imported.defaults,
-                      imported.description)
+    return dump_suite(
+        name or imported.name, imported.cases, imported.defaults, imported.description
+    )

@@ -108,8 +108,9 @@ def _choose(subjects: list[str], count: int, seed: int, relation: str) -> list[s
     return [subjects[index] for index in sorted(picked)]
 
 
-def _case(relation: str, subject: str, objects: list[str], patterns: list[str],
-          ids: UniqueIds) -> dict[str, Any]:
+def _case(
+    relation: str, subject: str, objects: list[str], patterns: list[str], ids: UniqueIds
+) -> dict[str, Any]:
     prompts = dedupe(cloze_to_prompt(pattern, subject) for pattern in patterns)
     reference, *others = dedupe(objects)
     case: dict[str, Any] = {
@@ -125,8 +126,9 @@ def _case(relation: str, subject: str, objects: list[str], patterns: list[str],
     return case
 
 
-def _relation_cases(source: Path, relation: str, count: int, seed: int,
-                    ids: UniqueIds) -> Iterator[dict[str, Any]]:
+def _relation_cases(
+    source: Path, relation: str, count: int, seed: int, ids: UniqueIds
+) -> Iterator[dict[str, Any]]:
     patterns_dir, trex_dir = _folders(source)
     patterns = _patterns(patterns_dir / f"{relation}.jsonl")
     facts = _facts(trex_dir / f"{relation}.jsonl")

@@ -1,0 +1,1 @@
+"""Judges that turn answers into verdicts, and the embedder they share."""

@@ -1,0 +1,60 @@
+"""The `stab` fixture's object: stability checks written inline in a Python test.
+
+    def test_capital(stab):
+        stab.assert_stable("What is the capital of France?", reference="Paris",
+                           paraphrases=["Which city is France's capital?"], max_si=0.3)
+
+Each call plans and runs its own case (the slow path: use suites or the `stability`
+marker for many cases, which share one batched plan).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stabtest.core.loader import build_case
+from stabtest.engine import CaseOutcome, Engine
+from stabtest.items import record
+from stabtest.reporting.failure import render_case, render_variant
+
+THRESHOLD_KEYS = ("max_si", "min_fc")
+
+
+class StabilityError(AssertionError):
+    """`assert_stable` failed; the message shows every answer by cluster."""
+
+
+class StabChecker:
+    def __init__(self, engine: Engine, node: Any):
+        self.engine = engine
+        self.node = node
+        self._count = 0
+
+    def check(self, prompt: str, *, id: str | None = None, **fields: Any) -> CaseOutcome:
+        """Run one case built from the same keys a YAML case takes; `max_si` and `min_fc`
+        may be given directly. Results join the run's report."""
+        self._count += 1
+        thresholds = {k: fields.pop(k) for k in THRESHOLD_KEYS if k in fields}
+        if thresholds:
+            fields["thresholds"] = {**fields.get("thresholds", {}), **thresholds}
+        raw = {"id": id or f"{self.node.name.split('[')[0]}-{self._count}", "prompt": prompt}
+        raw.update({k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()})
+        case = build_case(raw, path=f"{self.node.nodeid} (stab.check)")
+        scope = self.node.nodeid
+        self.engine.register(scope, case)
+        outcome = self.engine.outcome(scope, case.id)
+        for variant in outcome.variants.values():
+            record(self.node, "variant", variant)
+        record(self.node, "case", outcome.case)
+        return outcome
+
+    def assert_stable(self, prompt: str, **fields: Any) -> CaseOutcome:
+        """`check`, then fail the test if the case missed a threshold or a variant failed."""
+        outcome = self.check(prompt, **fields)
+        failed = [v for v in outcome.variants.values() if v.outcome == "fail"]
+        if not outcome.case.passed:
+            raise StabilityError(render_case(outcome.case, list(outcome.variants.values())))
+        if failed:
+            original = outcome.variants.get("v0")
+            raise StabilityError("\n\n".join(render_variant(v, original) for v in failed))
+        return outcome

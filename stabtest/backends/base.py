@@ -1,0 +1,187 @@
+"""The Backend protocol, the name -> backend registry, and cheap file fingerprints.
+
+A backend is named on the command line (`--stab-backend hf`), so the registry maps names
+to "module:attr" strings and imports a backend only when it is chosen: picking the fake
+backend must not import torch. Third-party backends register under the entry-point group
+`stabtest.backends`, or are spelled directly as "package.module:attr".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.metadata
+import inspect
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from stabtest.core.errors import BackendError
+from stabtest.core.plan import GenerationRequest
+
+ENTRY_POINT_GROUP = "stabtest.backends"
+
+BUILTIN_BACKENDS: dict[str, str] = {
+    "hf": "stabtest.backends.hf:HFBackend",
+    "fake": "stabtest.backends.fake:FakeBackend",
+}
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Answers one batch of requests. `fingerprint` is part of every cache key, so it must
+    change whenever the answers could (other weights, other decoding code) and must be
+    cheap: a fully cached rerun calls it and nothing else."""
+
+    name: str
+
+    def fingerprint(self) -> str: ...
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[str]: ...
+
+
+def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
+    found = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+    return {ep.name: ep for ep in found}
+
+
+def available_backends() -> dict[str, str]:
+    """Every name `resolve_backend` accepts besides "module:attr", with its target."""
+    names = {name: ep.value for name, ep in _entry_points().items()}
+    names.update(BUILTIN_BACKENDS)  # builtin names cannot be shadowed by a plugin
+    return names
+
+
+def _import_target(target: str, name: str) -> Any:
+    module_name, _, attr = target.partition(":")
+    if not module_name or not attr:
+        raise BackendError(
+            f"backend {name!r}: {target!r} is not of the form 'package.module:attr'"
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise BackendError(
+            f"backend {name!r}: cannot import module {module_name!r} ({error}); "
+            "install the package that provides it or fix the name"
+        ) from error
+    try:
+        obj: Any = module
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except AttributeError:
+        raise BackendError(
+            f"backend {name!r}: module {module_name!r} has no attribute {attr!r}"
+        ) from None
+    return obj
+
+
+def _load_factory(name: str) -> Callable[..., Any]:
+    if name in BUILTIN_BACKENDS:
+        return _import_target(BUILTIN_BACKENDS[name], name)
+    entry_points = _entry_points()
+    if name in entry_points:
+        try:
+            return entry_points[name].load()
+        except Exception as error:
+            raise BackendError(
+                f"backend {name!r}: entry point {entry_points[name].value!r} "
+                f"(group {ENTRY_POINT_GROUP!r}) failed to load: {error}"
+            ) from error
+    if ":" in name:
+        return _import_target(name, name)
+    known = ", ".join(sorted(available_backends()))
+    raise BackendError(
+        f"unknown backend {name!r}; known backends: {known}. Pass 'package.module:attr' "
+        f"to use a class directly, or register one under the entry-point group "
+        f"{ENTRY_POINT_GROUP!r} in your pyproject.toml: "
+        f'[project.entry-points."{ENTRY_POINT_GROUP}"] mine = "mypkg.backend:MyBackend"'
+    )
+
+
+def _accepted(factory: Callable[..., Any], name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Options the factory takes. Options left at None mean "not set" and are dropped when
+    the factory has no such parameter, so generic settings (like `model`) can be passed to
+    every backend; a real value the backend cannot take is an error, not silently lost."""
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return options
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return options
+    kept = {k: v for k, v in options.items() if k in params or v is not None}
+    unknown = sorted(set(kept) - set(params))
+    if unknown:
+        allowed = ", ".join(p for p in params if p != "self") or "none"
+        raise BackendError(
+            f"backend {name!r} does not accept option(s) {', '.join(unknown)}; "
+            f"it accepts: {allowed}"
+        )
+    return kept
+
+
+def resolve_backend(name: str, **options: Any) -> Backend:
+    """Build the backend called `name` (builtin, entry point, or "module:attr")."""
+    factory = _load_factory(name)
+    backend = factory(**_accepted(factory, name, options))
+    if not isinstance(backend, Backend):
+        raise BackendError(
+            f"backend {name!r} built a {type(backend).__name__}, which lacks the Backend "
+            "interface (name, fingerprint(), generate(requests))"
+        )
+    return backend
+
+
+# -- cheap fingerprints ----------------------------------------------------------------
+
+_BLOCK = 64 * 1024
+_HEAD = 1024 * 1024
+_SAMPLES = 16
+
+
+def file_digest(path: Path) -> str:
+    """sha256 over the size, the first MiB and 16 evenly spaced 64 KiB blocks of a file.
+
+    Reads at most 2 MiB whatever the size, yet changes when a fine-tune rewrites the
+    weights in place with the same size (which a size or name check would miss), and it
+    stays the same when the file is merely copied (which an mtime check would not).
+    """
+    size = path.stat().st_size
+    digest = hashlib.sha256(str(size).encode())
+    with path.open("rb") as handle:
+        digest.update(handle.read(_HEAD))
+        if size > _HEAD:
+            step = (size - _HEAD) // _SAMPLES
+            for index in range(_SAMPLES):
+                handle.seek(_HEAD + index * step)
+                digest.update(handle.read(_BLOCK))
+    return digest.hexdigest()
+
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".pth")
+# Small files that change answers too: configs, tokenizers, chat templates.
+TEXT_SUFFIXES = (".json", ".jinja", ".txt", ".model")
+_SMALL = 8 * 1024 * 1024
+
+
+def dir_digest(folder: Path) -> str:
+    """Fingerprint of a model directory: the content of its configs, tokenizer files and
+    chat template, and the `file_digest` of its weights (names relative to the folder)."""
+    digest = hashlib.sha256()
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for file in sorted(files):
+            path = Path(root, file)
+            rel = path.relative_to(folder).as_posix()
+            if file.endswith(WEIGHT_SUFFIXES):
+                part = file_digest(path)
+            elif file.endswith(TEXT_SUFFIXES):
+                size = path.stat().st_size
+                part = file_digest(path) if size > _SMALL else hashlib.sha256(
+                    path.read_bytes()
+                ).hexdigest()
+            else:
+                continue
+            digest.update(f"{rel}\0{part}\0".encode())
+    return digest.hexdigest()

@@ -1,0 +1,193 @@
+"""The SQLite store of generations and embeddings, shared by pytest-xdist workers.
+
+One file per project cache dir. WAL mode lets readers proceed while a writer commits, and
+a busy timeout makes concurrent workers wait instead of failing. Every `put_*` call is its
+own transaction, so a crash or Ctrl-C keeps every batch that had finished.
+Pure stdlib (numpy only for embeddings): a fully cached rerun must not import torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from stabtest.core.plan import GenerationRequest
+
+if TYPE_CHECKING:
+    import numpy as np
+
+BUSY_TIMEOUT_MS = 60_000
+_CHUNK = 500  # below SQLite's bound-parameter limit on every build
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS generations (
+    key TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    prompt TEXT NOT NULL,
+    params TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    sample INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS generations_fingerprint ON generations (fingerprint);
+CREATE TABLE IF NOT EXISTS embeddings (
+    fingerprint TEXT NOT NULL,
+    text_sha TEXT NOT NULL,
+    dim INTEGER NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (fingerprint, text_sha)
+);
+"""
+
+
+def text_sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class Cache:
+    """Generations by cache key and embeddings by (embedder fingerprint, text).
+
+    `fresh=True` is `--stab-no-cache`: stored generations are not read, so everything is
+    generated again, but new answers are still written and replace the old ones. It does
+    not affect embeddings, which are a pure function of the embedder and the text.
+    """
+
+    def __init__(self, path: Path | str, *, fresh: bool = False):
+        self.path = Path(path)
+        self.fresh = fresh
+        self._conn: sqlite3.Connection | None = None
+
+    @classmethod
+    def disabled(cls, path: Path | str) -> Cache:
+        """A cache that never answers from stored generations but still records new ones."""
+        return cls(path, fresh=True)
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """Opened on first use, so a Cache can be built (or pickled) before forking."""
+        if self._conn is None:
+            if str(self.path) != ":memory:":
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000)
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")  # safe with WAL; fsync per checkpoint
+            with conn:
+                conn.executescript(_SCHEMA)
+            self._conn = conn
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> Cache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __getstate__(self) -> dict[str, object]:
+        return {"path": self.path, "fresh": self.fresh, "_conn": None}
+
+    # -- generations -------------------------------------------------------------------
+    def get_many(self, keys: Iterable[str]) -> dict[str, str]:
+        """Stored answers for those keys that have one (none at all when fresh)."""
+        if self.fresh:
+            return {}
+        wanted = list(dict.fromkeys(keys))
+        found: dict[str, str] = {}
+        for chunk in _chunks(wanted):
+            marks = ",".join("?" * len(chunk))
+            rows = self.conn.execute(
+                f"SELECT key, text FROM generations WHERE key IN ({marks})", tuple(chunk)
+            )
+            found.update(rows)
+        return found
+
+    def put_many(
+        self, rows: Iterable[tuple[str, GenerationRequest, str]], fingerprint: str
+    ) -> None:
+        """Store (key, request, text) rows in one transaction; a key seen again is replaced."""
+        now = time.time()
+        values = [
+            (
+                key,
+                fingerprint,
+                request.prompt,
+                json.dumps(asdict(request.params), sort_keys=True),
+                request.seed,
+                request.sample,
+                text,
+                now,
+            )
+            for key, request, text in rows
+        ]
+        with self.conn:
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO generations VALUES (?, ?, ?, ?, ?, ?, ?, ?)", values
+            )
+
+    def count(self, fingerprint: str | None = None) -> int:
+        """Stored generations, all or for one model fingerprint."""
+        if fingerprint is None:
+            row = self.conn.execute("SELECT COUNT(*) FROM generations").fetchone()
+        else:
+            row = self.conn.execute(
+                "SELECT COUNT(*) FROM generations WHERE fingerprint = ?", (fingerprint,)
+            ).fetchone()
+        return int(row[0])
+
+    # -- embeddings ----------------------------------------------------------------------
+    def get_embeddings(self, fingerprint: str, texts: Iterable[str]) -> dict[str, np.ndarray]:
+        """Stored vectors (float32) by text, for those texts that have one."""
+        import numpy as np
+
+        by_sha = {text_sha(t): t for t in texts}
+        found: dict[str, np.ndarray] = {}
+        for chunk in _chunks(list(by_sha)):
+            marks = ",".join("?" * len(chunk))
+            rows = self.conn.execute(
+                f"SELECT text_sha, dim, vector FROM embeddings "
+                f"WHERE fingerprint = ? AND text_sha IN ({marks})",
+                (fingerprint, *chunk),
+            )
+            for sha, dim, blob in rows:
+                vector = np.frombuffer(blob, dtype=np.float32)
+                if vector.shape == (dim,):
+                    found[by_sha[sha]] = vector
+        return found
+
+    def put_embeddings(self, fingerprint: str, mapping: Mapping[str, np.ndarray]) -> None:
+        import numpy as np
+
+        values = []
+        for text, vector in mapping.items():
+            flat = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
+            values.append((fingerprint, text_sha(text), int(flat.shape[0]), flat.tobytes()))
+        with self.conn:
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?)", values
+            )
+
+    def count_embeddings(self, fingerprint: str | None = None) -> int:
+        if fingerprint is None:
+            row = self.conn.execute("SELECT COUNT(*) FROM embeddings").fetchone()
+        else:
+            row = self.conn.execute(
+                "SELECT COUNT(*) FROM embeddings WHERE fingerprint = ?", (fingerprint,)
+            ).fetchone()
+        return int(row[0])

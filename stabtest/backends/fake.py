@@ -1,0 +1,52 @@
+"""A deterministic in-memory backend for stabtest's own tests (no model, no torch).
+
+It records every call so tests can assert how the runner batches and deduplicates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+
+from stabtest.core.plan import GenerationRequest
+
+Answer = str | Sequence[str]
+
+
+class FakeBackend:
+    """Answers by exact prompt, else by the first case-insensitive substring rule that
+    matches, else `default`. A list of answers simulates an unstable model: sampled
+    requests get `answers[sample % len]`, greedy ones always the first."""
+
+    name = "fake"
+
+    def __init__(self, answers: Mapping[str, Answer] | None = None, default: str = "I don't know."):
+        self.answers: dict[str, Answer] = dict(answers or {})
+        self.default = default
+        self.calls = 0
+        self.prompts_seen: list[str] = []
+        self.batches: list[list[GenerationRequest]] = []
+
+    def fingerprint(self) -> str:
+        normalized = {k: v if isinstance(v, str) else list(v) for k, v in self.answers.items()}
+        payload = json.dumps([normalized, self.default], sort_keys=True, ensure_ascii=False)
+        return "fake:" + hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    def answer(self, request: GenerationRequest) -> str:
+        found = self.answers.get(request.prompt)
+        if found is None:
+            lowered = request.prompt.lower()
+            found = next((v for k, v in self.answers.items() if k.lower() in lowered), None)
+        if found is None:
+            return self.default
+        if isinstance(found, str):
+            return found
+        options = list(found)
+        return options[0 if request.params.greedy else request.sample % len(options)]
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
+        self.calls += 1
+        self.batches.append(list(requests))
+        self.prompts_seen.extend(r.prompt for r in requests)
+        return [self.answer(r) for r in requests]

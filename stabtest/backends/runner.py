@@ -1,0 +1,56 @@
+"""Run a whole generation plan: cached answers first, the rest in batches.
+
+Each finished batch is written to the cache before the next starts, so an interrupted
+run loses at most one batch, and the backend is never touched (nor torch imported) when
+every answer is already cached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from stabtest.backends.base import Backend
+from stabtest.backends.cache import Cache
+from stabtest.core.errors import BackendError
+from stabtest.core.plan import GenerationPlan, batches
+
+OnBatch = Callable[[int, int], None]
+
+
+def run_plan(
+    plan: GenerationPlan,
+    backend: Backend,
+    cache: Cache | None,
+    *,
+    batch_size: int,
+    no_cache: bool = False,
+    on_batch: OnBatch | None = None,
+) -> dict[str, str]:
+    """key -> answer text for every request of the plan, in plan order.
+
+    `no_cache` regenerates every request (the new answers still replace the stored ones).
+    `on_batch(done, total)` is called after each generated batch with the number of
+    requests generated so far and the number that had to be generated.
+    """
+    if batch_size < 1:
+        raise BackendError(f"batch_size must be at least 1, got {batch_size}")
+    found: dict[str, str] = {}
+    if cache is not None and not no_cache:
+        found = cache.get_many(plan.requests)
+    missing = plan.missing(set(found))
+    done = 0
+    for batch in batches(missing, batch_size):
+        texts = backend.generate([request for _, request in batch])
+        if len(texts) != len(batch):
+            raise BackendError(
+                f"backend {backend.name!r} returned {len(texts)} answers for a batch of "
+                f"{len(batch)} requests"
+            )
+        rows = [(key, request, text) for (key, request), text in zip(batch, texts, strict=True)]
+        if cache is not None:
+            cache.put_many(rows, plan.fingerprint)
+        found.update((key, text) for key, _, text in rows)
+        done += len(batch)
+        if on_batch is not None:
+            on_batch(done, len(missing))
+    return {key: found[key] for key in plan.requests}

@@ -1,0 +1,148 @@
+"""Model-written paraphrases: the request sent to a small chat model and the cleaning of
+what it sends back.
+
+SmolLM2-135M follows short, concrete instructions and ignores long ones; it tends to
+answer the question instead of rewriting it, to open with "Sure! Here's...", to number
+its lines and to quote its output. The prompt therefore says one thing plainly, and
+`clean_paraphrase` expects mess and refuses rather than guesses: a refused slot is
+reported, a wrong paraphrase would be scored as the model's instability.
+"""
+
+from __future__ import annotations
+
+import re
+
+from stabtest.core.perturb import NUMBER
+
+_REQUESTS = (
+    "Rewrite this question using different words. Keep exactly the same meaning.",
+    "Paraphrase the question below so that it asks exactly the same thing.",
+    "Ask the following question in another way.",
+    "Reword this question. The new question must have the same answer.",
+    "Say this question differently, the way another person might ask it.",
+    "Write one new version of this question with the same meaning.",
+)
+_STYLES = (
+    "Use simple words.",
+    "Change the word order.",
+    "Replace one or two words with synonyms.",
+    "Keep it short.",
+)
+
+
+def paraphrase_prompt(question: str, n: int, attempt: int) -> str:
+    """The user message asking for one paraphrase of `question`.
+
+    `n` is the number of model-paraphrase slots of the case and `attempt` a 0-based request
+    counter: slot `i` first asks with `attempt=i`, and its `r`-th retry with `attempt=i + r*n`.
+    The slot picks the request wording and the retry the style hint, so different slots
+    (and a retry after a refused output) send different requests and, under greedy
+    decoding, get different answers.
+    """
+    if n < 1 or attempt < 0:
+        raise ValueError(f"need n >= 1 and attempt >= 0, got n={n}, attempt={attempt}")
+    slot, retry = attempt % n, attempt // n
+    request = _REQUESTS[(slot + retry) % len(_REQUESTS)]
+    style = _STYLES[(slot // len(_REQUESTS) + retry) % len(_STYLES)]
+    numbers = " Keep every number exactly as it is." if NUMBER.search(question) else ""
+    return (
+        f"{request} {style}{numbers} Do not answer it.\n"
+        "Reply with the new question only, on one line.\n\n"
+        f"Question: {question.strip()}"
+    )
+
+
+# --- cleaning ---------------------------------------------------------------------------
+
+_SPECIAL_TOKEN = re.compile(r"<\|[^|>]*\|>|</?s>")
+_INTERJECTION = re.compile(
+    r"^(?:sure|certainly|of course|okay|ok|absolutely|great|no problem|alright)\b[!.,]*\s*", re.I
+)
+_PREAMBLE = re.compile(r"^(?:here(?:['\u2019]s| is| are)|below|i (?:would|could|can)|i'd)\b", re.I)
+_NUMBERING = re.compile(r"^(?:\(?\d{1,2}[.)]|[-*•>#]+)\s+")
+_LABEL = re.compile(
+    r"^(?:(?:new|rewritten|reworded|rephrased|paraphrased|alternative|alternate|revised|"
+    r"different)\s+)?(?:question|version|paraphrase|rewrite|rephrasing|wording|option|q)"
+    r"\s*\d*\s*[:\-\u2013]\s*",
+    re.I,
+)
+_COMMENTARY = re.compile(
+    r"^(?:original|answer|a:|note|explanation|i hope|this (?:version|question|rewrite)|"
+    r"the (?:rewritten|new|original)|let me know|in this)",
+    re.I,
+)
+_QUOTES = "\"'`*\u201c\u201d\u2018\u2019\u00ab\u00bb"
+
+
+def _normalise(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+
+
+def _numbers(text: str) -> set[str]:
+    return {n.replace(",", "") for n in NUMBER.findall(text)}
+
+
+def _clean_line(line: str) -> str | None:
+    """One output line reduced to the text it offers, or None for a line of chatter."""
+    line = line.strip().replace("**", "")
+    line = _NUMBERING.sub("", line)
+    if _INTERJECTION.match(line):
+        line = _INTERJECTION.sub("", line)
+    if _PREAMBLE.match(line):
+        if ":" not in line:
+            return None
+        line = line.split(":", 1)[1]
+    line = _LABEL.sub("", line.strip().strip(_QUOTES).strip())
+    line = line.strip().strip(_QUOTES).strip()
+    if not line or line.endswith(":") or _COMMENTARY.match(line):
+        return None
+    if "?" in line:
+        line = line[: line.index("?") + 1]  # drop "... This keeps the meaning."
+    line = re.sub(r"\s*\([^()]*\)$", "", line).strip().strip(_QUOTES).strip()
+    return line or None
+
+
+_IMPERATIVES = frozenset(
+    {
+        *("name", "tell", "give", "say", "state", "find", "calculate", "compute"),
+        *("determine", "work", "figure", "list", "identify", "explain", "describe"),
+        *("what", "which", "who", "how"),
+    }
+)
+
+
+def _looks_like_sentence(text: str) -> bool:
+    return len(re.findall(r"[A-Za-z]+", text)) >= 2
+
+
+def _asks(text: str) -> bool:
+    """A question or a request ("Name the capital of France."), not an answer: a small
+    model asked to rewrite a question often answers it instead."""
+    first = re.match(r"[A-Za-z]+", text)
+    return text.rstrip().endswith("?") or bool(first and first.group(0).lower() in _IMPERATIVES)
+
+
+def clean_paraphrase(raw: str, original: str) -> str | None:
+    """The first line of `raw` that is a usable paraphrase of `original`, or None.
+
+    Refused: nothing left after stripping chatter, a statement when the original asks a
+    question (the model answered it), the original again (ignoring case and
+    punctuation), text over three times the original's length (the model answered or
+    rambled), and text whose numbers differ from the original's (in a word problem that
+    changes the right answer, however similar the wording).
+    """
+    text = _SPECIAL_TOKEN.sub("", raw).replace("```", "\n")
+    for line in text.splitlines():
+        candidate = _clean_line(line)
+        if candidate is None or not _looks_like_sentence(candidate):
+            continue
+        if "?" in original and not _asks(candidate):
+            continue
+        if _normalise(candidate) == _normalise(original):
+            continue
+        if len(candidate) > 3 * len(original.strip()):
+            continue
+        if _numbers(candidate) != _numbers(original):
+            continue
+        return candidate
+    return None
