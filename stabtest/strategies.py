@@ -33,9 +33,10 @@ MAX_SEED = 2**32 - 1
 
 @dataclass(frozen=True)
 class Perturbation:
-    """One perturbed prompt and how to reproduce it: `apply_operators(original, operators,
-    random.Random(seed))` gives `text` again. `operators` lists only the operators that
-    changed the text, in the order they were applied."""
+    """One perturbed prompt and how to reproduce it. `operators` lists only the operators
+    that changed the text, in the order they were applied; a built-in operator that finds
+    nothing to change draws nothing from the rng, so `apply_operators(original, operators,
+    random.Random(seed))` gives `text` again."""
 
     original: str
     text: str

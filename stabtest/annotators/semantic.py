@@ -1,13 +1,16 @@
-"""Semantic consistency: does each answer say the same as the others?
+"""Semantic consistency: does each answer say what the other answers say?
 
-Score of answer i = mean of (cosine to the canonical answer) and (mean cosine to every
-other answer). all-MiniLM-L6-v2 scores "…is Paris." vs "…is Lyon." at 0.75, so this judge
-alone misses contradictions of a single entity: the correctness judges cover those.
+Two answers agree when their embedding cosine reaches the semantic threshold. An answer
+passes when it agrees with more than half of the other answers of its case; on an exact
+tie, it passes when it agrees with the canonical answer (the original prompt's). The
+confidence grows with the majority's size. all-MiniLM-L6-v2 scores "...is Paris." vs
+"...is Lyon." at 0.75, so this judge misses single-entity contradictions: the
+correctness judges cover those.
 """
 
 from __future__ import annotations
 
-from stabtest.annotators.base import CaseEvidence, margin_confidence
+from stabtest.annotators.base import CaseEvidence
 from stabtest.core.results import Vote
 from stabtest.core.suite import Case
 
@@ -15,9 +18,6 @@ from stabtest.core.suite import Case
 class SemanticJudge:
     name = "semantic"
     aspect = "consistency"
-
-    def __init__(self, scale: float = 0.15):
-        self.scale = scale
 
     def applies(self, case: Case) -> bool:
         return "semantic" in case.checks
@@ -29,24 +29,26 @@ class SemanticJudge:
                 Vote(self.name, "abstain", 0.0, reason="a single answer has nothing to agree with")
             ]
         sim = evidence.similarity()
-        canonical = evidence.canonical
-        threshold = evidence.semantic_threshold
+        canonical, threshold = evidence.canonical, evidence.semantic_threshold
         votes = []
         for i in range(n):
-            others = [float(sim[i, j]) for j in range(n) if j != i]
-            pairwise = sum(others) / len(others)
-            to_canonical = pairwise if i == canonical else float(sim[i, canonical])
-            score = (to_canonical + pairwise) / 2
-            passed = score >= threshold
+            others = [j for j in range(n) if j != i]
+            share = sum(float(sim[i, j]) >= threshold for j in others) / len(others)
+            to_canonical = 1.0 if i == canonical else float(sim[i, canonical])
+            if share == 0.5:
+                passed = to_canonical >= threshold
+            else:
+                passed = share > 0.5
             votes.append(
                 Vote(
                     self.name,
                     "pass" if passed else "fail",
-                    margin_confidence(score, threshold, self.scale),
-                    score=round(score, 4),
+                    round(0.5 + abs(share - 0.5), 4),
+                    score=round(share, 4),
                     reason=(
-                        f"similarity {score:.2f} {'>=' if passed else '<'} {threshold:.2f} "
-                        f"(to original answer {to_canonical:.2f}, to all {pairwise:.2f})"
+                        f"agrees with {share:.0%} of the other answers "
+                        f"(cosine >= {threshold:.2f}); similarity to the original answer "
+                        f"{to_canonical:.2f}"
                     ),
                     category=None if passed else "semantic_divergence",
                 )

@@ -125,8 +125,8 @@ def _asks(text: str) -> bool:
 def clean_paraphrase(raw: str, original: str) -> str | None:
     """The first line of `raw` that is a usable paraphrase of `original`, or None.
 
-    Refused: nothing left after stripping chatter, a statement when the original asks a
-    question (the model answered it), the original again (ignoring case and
+    Refused: nothing left after stripping chatter, a statement when the original asks
+    something (the model answered it), the original again (ignoring case and
     punctuation), text over three times the original's length (the model answered or
     rambled), and text whose numbers differ from the original's (in a word problem that
     changes the right answer, however similar the wording).
@@ -136,7 +136,7 @@ def clean_paraphrase(raw: str, original: str) -> str | None:
         candidate = _clean_line(line)
         if candidate is None or not _looks_like_sentence(candidate):
             continue
-        if "?" in original and not _asks(candidate):
+        if _asks(original) and not _asks(candidate):
             continue
         if _normalise(candidate) == _normalise(original):
             continue

@@ -94,13 +94,15 @@ def test_operator_changes_typical_text(name: str) -> None:
     assert any(run(name, TYPICAL, seed) != TYPICAL for seed in range(5))
 
 
-def test_different_seeds_give_different_outputs_for_most_operators() -> None:
-    varied = [
-        name
-        for name in NAMES
-        if len({run(name, text, seed) for text in QUESTIONS[:2] for seed in range(20)}) > 2
-    ]
-    assert len(varied) >= len(NAMES) - 2, varied
+def test_different_seeds_give_different_outputs() -> None:
+    rich = (
+        "If you are not busy, what is the largest country in Europe, and how many people "
+        "live there?"
+    )
+    reorderable = "If it rains tomorrow, what should I bring, please?"
+    for name in NAMES:
+        text = reorderable if name == "clause_reorder" else rich
+        assert len({run(name, text, seed) for seed in range(20)}) > 1, name
 
 
 @pytest.mark.parametrize("name", NAMES)

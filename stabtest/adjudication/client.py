@@ -1,0 +1,387 @@
+"""Push verdicts to Label Studio and pull human labels back.
+
+Both directions report trouble instead of raising it: a push that cannot reach the server,
+or is refused, parks its tasks in the outbox and says so; a pull that fails leaves the gold
+store as it was. The token is passed to the SDK and nowhere else: it is never part of a
+message, a log line, or a file we write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from stabtest.adjudication.gold import GoldRecord, GoldStore
+from stabtest.adjudication.labeling_config import LABEL_CONFIG
+from stabtest.adjudication.outbox import Outbox
+from stabtest.adjudication.parse import ParsedTask, parse_task
+from stabtest.adjudication.tasks import DEFAULT_INCLUDE, original_prompts, selection, task_for
+from stabtest.core.results import VariantResult
+
+TOKEN_SETTINGS = "LABEL_STUDIO_API_KEY (environment) or the ini key stab_label_studio_token"
+TITLE_MAX = 50  # Label Studio rejects longer project titles
+CHUNK = 500  # tasks per import request: ~1 MB of JSON, well under the 200 MB limit
+PAGE = 500
+
+
+def project_title(prefix: str, suite: str) -> str:
+    """`<prefix>: <suite>`, shortened with a digest when over Label Studio's 50 chars so
+    two long suite names never share a project."""
+    title = f"{prefix}: {suite}"
+    if len(title) <= TITLE_MAX:
+        return title
+    digest = hashlib.sha256(suite.encode()).hexdigest()[:8]
+    keep = TITLE_MAX - len(prefix) - 2 - len(digest) - 1
+    return f"{prefix}: {suite[:max(keep, 0)]}~{digest}"[:TITLE_MAX]
+
+
+def _is_ours(title: str, prefix: str) -> bool:
+    return title.startswith(f"{prefix}: ")
+
+
+# -- reports -------------------------------------------------------------------------------
+
+
+@dataclass
+class PushReport:
+    """What a push did. `parked` counts tasks left in the outbox for the next push."""
+
+    url: str
+    outbox_path: str
+    selected: int = 0
+    drained: int = 0
+    imported: int = 0
+    already_present: int = 0
+    parked: int = 0
+    projects: dict[str, int] = field(default_factory=dict)
+    created_projects: list[str] = field(default_factory=list)
+    error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def summary(self) -> str:
+        text = (
+            f"Label Studio push to {self.url}: {self.selected} answer(s) selected, "
+            f"{self.imported} task(s) imported ({self.drained} from the outbox), "
+            f"{self.already_present} already there, {self.parked} in the outbox"
+        )
+        return text + (f"\n{self.error}" if self.error else "")
+
+
+@dataclass
+class PullReport:
+    """What a pull did. Gold labels are only ever added or re-versioned, never removed."""
+
+    url: str
+    projects: dict[str, int] = field(default_factory=dict)
+    tasks: int = 0
+    annotated: int = 0
+    inserted: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    missing_fields: int = 0
+    warnings: list[str] = field(default_factory=list)
+    unknown_tasks: list[str] = field(default_factory=list)
+    missing_projects: list[str] = field(default_factory=list)
+    error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def summary(self) -> str:
+        text = (
+            f"Label Studio pull from {self.url}: {len(self.projects)} project(s), "
+            f"{self.annotated} annotated task(s): {self.inserted} new, {self.changed} changed, "
+            f"{self.unchanged} unchanged gold label(s)"
+        )
+        lines = [text, *self.warnings, *self.missing_projects]
+        lines += [f"skipped unknown task: {t}" for t in self.unknown_tasks]
+        if self.error:
+            lines.append(self.error)
+        return "\n".join(lines)
+
+
+# -- errors --------------------------------------------------------------------------------
+
+
+def _detail(body: Any) -> str:
+    if isinstance(body, Mapping):
+        parts = [str(body.get("detail") or "")]
+        if body.get("validation_errors"):
+            parts.append(str(body["validation_errors"]))
+        return " ".join(p for p in parts if p) or str(dict(body))[:300]
+    return str(body)[:300]
+
+
+def describe_error(error: BaseException, url: str, token: str | None, consequence: str) -> str:
+    """A message that names the server, the cause, the setting to fix and what happened to
+    the data; the token is scrubbed from it whatever the exception carried."""
+    import httpx
+    from label_studio_sdk.core.api_error import ApiError
+
+    if isinstance(error, ApiError):
+        status = error.status_code
+        if status in (401, 403):
+            text = (
+                f"Label Studio at {url} refused the token (HTTP {status}): set {TOKEN_SETTINGS} "
+                f"to a valid access token of this server (Account & Settings; a legacy token "
+                f"needs legacy tokens enabled in the organization). {consequence}"
+            )
+        elif status is not None and status >= 500:
+            text = (
+                f"Label Studio at {url} failed (HTTP {status}: {_detail(error.body)}). "
+                f"{consequence}"
+            )
+        else:
+            text = (
+                f"Label Studio at {url} rejected the request (HTTP {status}: "
+                f"{_detail(error.body)}). {consequence}"
+            )
+    elif isinstance(error, httpx.TransportError):
+        text = (
+            f"Label Studio at {url} is unreachable ({type(error).__name__}: {error}). "
+            f"{consequence}"
+        )
+    else:
+        text = f"Label Studio at {url}: unexpected {type(error).__name__}: {error}. {consequence}"
+    return text.replace(token, "***") if token else text
+
+
+def _connect(url: str, token: str, timeout: float) -> Any:
+    from label_studio_sdk import LabelStudio
+
+    # One retry rides out a blip; more would only delay parking the tasks.
+    return LabelStudio(base_url=url, api_key=token, timeout=timeout, max_retries=1)
+
+
+def _projects(client: Any, prefix: str) -> dict[str, int]:
+    """Our projects on the server, by title (one listing)."""
+    found: dict[str, int] = {}
+    for project in client.projects.list(page_size=100, include="task_number"):
+        if project.title and _is_ours(project.title, prefix):
+            found.setdefault(project.title, project.id)
+    return found
+
+
+def _existing_ids(client: Any, project_id: int) -> set[str]:
+    ids = set()
+    for task in client.tasks.list(project=project_id, fields="task_only", page_size=PAGE):
+        data = task.data or {}
+        if isinstance(data.get("external_id"), str):
+            ids.add(data["external_id"])
+    return ids
+
+
+# -- push ----------------------------------------------------------------------------------
+
+
+def _queue(
+    parked: Mapping[str, list[dict[str, Any]]], fresh: Mapping[str, list[dict[str, Any]]]
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Parked tasks first (they waited longest), then this run's; one task per id."""
+    queue: dict[str, dict[str, dict[str, Any]]] = {}
+    for source in (parked, fresh):
+        for title, tasks in source.items():
+            for task in tasks:
+                queue.setdefault(title, {}).setdefault(task["data"]["external_id"], task)
+    return queue
+
+
+def push_results(
+    variants: Iterable[VariantResult],
+    *,
+    url: str,
+    token: str | None,
+    outbox_path: str | Path,
+    project_prefix: str = "stabtest",
+    include: Iterable[str] = DEFAULT_INCLUDE,
+    run_id: str | None = None,
+    store: GoldStore | None = None,
+    timeout: float = 60.0,
+    chunk_size: int = CHUNK,
+) -> PushReport:
+    """Send the selected answers (by default failed and escalated ones) as tasks, one
+    project per suite, after whatever the outbox holds. Tasks the server already has (same
+    external id) are not imported again. Never raises for server trouble: the tasks go to
+    the outbox and `report.error` says why. With `store`, the projects are remembered so a
+    later pull can tell a deleted project from an empty one."""
+    began = time.monotonic()
+    url = url.rstrip("/")
+    variants = list(variants)
+    run_id = run_id or datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    originals = original_prompts(variants)
+    fresh: dict[str, list[dict[str, Any]]] = {}
+    for variant, answer in selection(variants, include):
+        original = originals.get((variant.suite, variant.case_id), variant.prompt)
+        title = project_title(project_prefix, variant.suite)
+        fresh.setdefault(title, []).append(task_for(variant, answer, original, run_id))
+    outbox = Outbox(outbox_path)
+    parked = outbox.pending()
+    parked_ids = {(t, task["data"]["external_id"]) for t, tasks in parked.items() for task in tasks}
+    queue = _queue(parked, fresh)
+    report = PushReport(url=url, outbox_path=str(outbox_path))
+    report.selected = sum(len(tasks) for tasks in fresh.values())
+
+    def park_rest(message: str) -> None:
+        report.error = message
+        for title, tasks in queue.items():
+            outbox.park(title, tasks.values(), error=message)
+        report.parked = len(outbox)
+
+    if not queue:
+        report.parked = len(outbox)
+        report.seconds = time.monotonic() - began
+        return report
+    waiting = sum(len(t) for t in queue.values())
+    consequence = (
+        f"{waiting} task(s) are kept in the outbox {outbox_path}; the next push sends them."
+    )
+    if not token:
+        park_rest(
+            f"No Label Studio token for {url}: set {TOKEN_SETTINGS}. {consequence}"
+        )
+        report.seconds = time.monotonic() - began
+        return report
+    try:
+        client = _connect(url, token, timeout)
+        projects = _projects(client, project_prefix)
+        for title in list(queue):
+            pending = queue[title]
+            if title in projects:
+                existing = _existing_ids(client, projects[title])
+            else:
+                suite = next(iter(pending.values()))["data"].get("suite", "")
+                created = client.projects.create(
+                    title=title,
+                    label_config=LABEL_CONFIG,
+                    description=f"stabtest: answers of suite {suite} to adjudicate",
+                )
+                projects[title] = created.id
+                report.created_projects.append(title)
+                existing = set()
+            report.projects[title] = projects[title]
+            if store is not None:
+                store.record_project(url, title, projects[title])
+            present = [i for i in pending if i in existing]
+            report.already_present += len(present)
+            report.drained += outbox.remove(title, present)
+            for i in present:
+                del pending[i]
+            while pending:
+                ids = list(pending)[:chunk_size]
+                client.projects.import_tasks(projects[title], request=[pending[i] for i in ids])
+                report.imported += len(ids)
+                report.drained += sum(1 for i in ids if (title, i) in parked_ids)
+                outbox.remove(title, ids)
+                for i in ids:
+                    del pending[i]
+            del queue[title]
+    except Exception as error:  # anything: the tasks must survive it
+        waiting = sum(len(t) for t in queue.values())
+        park_rest(describe_error(
+            error, url, token,
+            f"{waiting} task(s) are kept in the outbox {outbox_path}; the next push sends them.",
+        ))
+    else:
+        report.parked = len(outbox)
+    report.seconds = time.monotonic() - began
+    return report
+
+
+# -- pull ----------------------------------------------------------------------------------
+
+
+def _record(parsed: ParsedTask, title: str) -> GoldRecord:
+    return GoldRecord(
+        label=parsed.label,  # type: ignore[arg-type]
+        auto_outcome=parsed.context.get("auto_outcome"),
+        auto_leaning=parsed.context.get("auto_leaning"),
+        confidence=parsed.context.get("confidence"),
+        category=parsed.context.get("category"),
+        votes=parsed.context.get("votes", ()),
+        prompt=parsed.context.get("prompt"),
+        original_prompt=parsed.context.get("original_prompt"),
+        answer=parsed.context.get("answer"),
+        suite=parsed.context.get("suite"),
+        case_id=parsed.context.get("case_id"),
+        project=title,
+    )
+
+
+def pull_gold(
+    *,
+    url: str,
+    token: str | None,
+    store: GoldStore,
+    project_prefix: str = "stabtest",
+    timeout: float = 60.0,
+) -> PullReport:
+    """Read the annotations of every `<prefix>: ...` project into the gold store (the
+    latest non-cancelled annotation of a task wins). A project the store knew that is gone
+    from the server is reported and its gold kept. Never raises for server trouble."""
+    from label_studio_sdk.core.api_error import ApiError
+
+    began = time.monotonic()
+    url = url.rstrip("/")
+    report = PullReport(url=url)
+    keep = "No labels were pulled; the gold store is unchanged."
+    if not token:
+        report.error = f"No Label Studio token for {url}: set {TOKEN_SETTINGS}. {keep}"
+        return report
+    records: list[GoldRecord] = []
+    try:
+        client = _connect(url, token, timeout)
+        projects = _projects(client, project_prefix)
+        for title, known_id in store.known_projects(url).items():
+            if projects.get(title) != known_id:
+                report.missing_projects.append(
+                    f"project {title!r} (id {known_id}) is gone from {url}; "
+                    f"its {store.count(title)} gold label(s) are kept"
+                )
+                if title not in projects:
+                    store.forget_project(url, title)
+        for title, project_id in projects.items():
+            try:
+                tasks = list(client.tasks.list(project=project_id, fields="all", page_size=PAGE))
+            except ApiError as error:
+                if error.status_code != 404:
+                    raise
+                report.missing_projects.append(
+                    f"project {title!r} (id {project_id}) was deleted during the pull; "
+                    f"its {store.count(title)} gold label(s) are kept"
+                )
+                continue
+            report.projects[title] = project_id
+            store.record_project(url, title, project_id)
+            for task in tasks:
+                report.tasks += 1
+                parsed = parse_task(task)
+                if parsed is None:
+                    continue  # no usable annotation yet
+                if parsed.label is None:
+                    report.unknown_tasks.append(f"{title} task {parsed.task_id}: {parsed.problem}")
+                    continue
+                report.annotated += 1
+                report.missing_fields += len(parsed.warnings)
+                report.warnings += [f"{title} task {parsed.task_id}: {w}" for w in parsed.warnings]
+                records.append(_record(parsed, title))
+    except Exception as error:
+        report.error = describe_error(error, url, token, keep)
+        report.seconds = time.monotonic() - began
+        return report
+    written = store.upsert(records)
+    report.inserted, report.changed, report.unchanged = (
+        written.inserted, written.changed, written.unchanged
+    )
+    report.seconds = time.monotonic() - began
+    return report

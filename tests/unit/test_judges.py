@@ -1,0 +1,119 @@
+"""Judges and ensemble on hand-made evidence (embeddings chosen by hand, no model)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stabtest.annotators.base import Answer, CaseEvidence
+from stabtest.annotators.ensemble import Ensemble, combine, decide_aspect, equivalence
+from stabtest.annotators.numeric import NumericJudge
+from stabtest.annotators.reference import ReferenceJudge
+from stabtest.annotators.semantic import SemanticJudge
+from stabtest.annotators.text import contains_phrase, final_number, normalize
+from stabtest.core.metrics import cluster, stability_index
+from stabtest.core.results import Vote
+from stabtest.core.suite import Case
+from stabtest.core.variants import Variant
+
+
+def unit(*values: float) -> np.ndarray:
+    v = np.array(values, dtype=np.float32)
+    return v / np.linalg.norm(v)
+
+
+def evidence(case: Case, texts: list[str], vectors: list[np.ndarray], refs=None) -> CaseEvidence:
+    answers = [
+        Answer(Variant(case.id, i, f"p{i}", "paraphrase"), 0, t) for i, t in enumerate(texts)
+    ]
+    return CaseEvidence(case, answers, np.stack(vectors), refs or {}, semantic_threshold=0.8)
+
+
+FRANCE = Case(id="fr", prompt="Capital of France?", reference="Paris", incorrect=("Lyon",))
+
+
+def test_text_helpers():
+    assert normalize("The  Capital: Paris!") == "capital paris"
+    assert contains_phrase("It is São Paulo.", "Sao Paulo")
+    assert not contains_phrase("Parisian food", "Paris")
+    assert final_number("3 + 4 = 7. The answer is 7.") == (7.0, True)
+    assert final_number("He has 1,200 apples and 3 pears") == (3.0, False)
+    assert final_number("#### -12.5") == (-12.5, True)
+    assert final_number("none") == (None, False)
+
+
+def test_reference_judge_phrase_wrong_answer_and_embedding_fallback():
+    texts = ["The capital is Paris.", "It is Lyon.", "It is the city of light.", "Paris or Lyon?"]
+    vectors = [unit(1, 0), unit(0, 1), unit(1, 0.2), unit(1, 1)]
+    refs = {"Paris": unit(1, 0.1), "Lyon": unit(0, 1)}
+    votes = ReferenceJudge().votes(evidence(FRANCE, texts, vectors, refs))
+    assert [v.outcome for v in votes] == ["pass", "fail", "pass", "abstain"]
+    assert votes[1].category == "hallucination"
+    assert votes[2].confidence <= 0.8  # embedding evidence is never as sure as a match
+
+
+def test_numeric_judge_prefers_explicit_final_answer():
+    case = Case(id="n", prompt="2+2?", reference="4", kind="numeric")
+    texts = ["2 + 2 = 4. The answer is 4.", "I think 5", "no idea"]
+    votes = NumericJudge().votes(evidence(case, texts, [unit(1, 0)] * 3))
+    assert [(v.outcome, v.confidence) for v in votes] == [
+        ("pass", 0.95),
+        ("fail", 0.75),
+        ("fail", 0.75),
+    ]
+    assert votes[1].category == "reasoning_breakdown"
+
+
+def test_semantic_judge_flags_the_outlier():
+    texts = ["a", "a'", "b", "a''"]
+    vectors = [unit(1, 0), unit(1, 0.05), unit(0, 1), unit(1, -0.05)]
+    votes = SemanticJudge().votes(evidence(FRANCE, texts, vectors))
+    assert [v.outcome for v in votes] == ["pass", "pass", "fail", "pass"]
+    assert votes[2].category == "semantic_divergence"
+    assert votes[2].confidence == 1.0
+    assert votes[0].confidence == pytest.approx(0.5 + (2 / 3 - 0.5), abs=1e-4)
+
+
+def test_two_disagreeing_answers_both_diverge():
+    votes = SemanticJudge().votes(evidence(FRANCE, ["a", "b"], [unit(1, 0), unit(0, 1)]))
+    assert [(v.outcome, v.confidence) for v in votes] == [("fail", 1.0), ("fail", 1.0)]
+
+
+def test_semantic_tie_is_broken_by_the_original_answer():
+    a, b = unit(1, 0), unit(0, 1)
+    votes = SemanticJudge().votes(evidence(FRANCE, list("aaabb"), [a, a, a, b, b]))
+    assert [(v.outcome, v.confidence) for v in votes] == [("pass", 0.5)] * 3 + [("fail", 0.75)] * 2
+
+
+def test_aspect_vote_confidence_reflects_agreement():
+    agree = decide_aspect("correctness", [Vote("a", "pass", 0.9), Vote("b", "pass", 0.9)], {})
+    split = decide_aspect("correctness", [Vote("a", "pass", 0.9), Vote("b", "fail", 0.6)], {})
+    assert agree.outcome == "pass" and agree.confidence == pytest.approx(0.9)
+    assert split.outcome == "pass" and split.confidence == pytest.approx(0.6 * 0.9)
+    muted = decide_aspect("correctness", [Vote("a", "pass", 0.9), Vote("b", "fail", 0.6)], {"a": 0})
+    assert muted.outcome == "fail"
+    assert decide_aspect("x", [Vote("a", "abstain", 0.0)], {}) is None
+
+
+def test_any_failing_aspect_fails_and_low_confidence_escalates():
+    consistent = decide_aspect("consistency", [Vote("semantic", "pass", 0.9)], {})
+    wrong = decide_aspect(
+        "correctness", [Vote("reference", "fail", 0.9, category="hallucination")], {}
+    )
+    verdict = combine([consistent, wrong], [], escalate_below=0.0)
+    assert (verdict.outcome, verdict.category) == ("fail", "hallucination")
+    unsure = combine([consistent], [], escalate_below=0.95)
+    assert (unsure.outcome, unsure.auto_outcome) == ("escalate", "pass")
+    assert combine([], [], 0.0).outcome == "escalate"
+
+
+def test_ensemble_and_equivalence_give_expected_si():
+    texts = ["The capital is Paris.", "Paris is the capital.", "Lyon is the capital."]
+    vectors = [unit(1, 0), unit(1, 0.1), unit(1, 0.3)]  # all close: embeddings miss Lyon
+    ev = evidence(FRANCE, texts, vectors, {"Paris": unit(1, 0), "Lyon": unit(0, 1)})
+    verdicts, correct = Ensemble([SemanticJudge(), ReferenceJudge()]).judge(ev)
+    assert correct == [True, True, False]
+    assert [v.outcome for v in verdicts] == ["pass", "pass", "fail"]
+    clusters = cluster(3, equivalence(ev, correct))
+    assert clusters == [0, 0, 1]
+    assert stability_index(clusters) == pytest.approx(2 / 3)
