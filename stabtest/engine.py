@@ -17,6 +17,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from stabtest.core.errors import StabtestError
 from stabtest.core.metrics import case_metrics, cluster
 from stabtest.core.plan import GenerationParams, GenerationPlan, GenerationRequest
 from stabtest.core.results import (
@@ -80,6 +81,7 @@ class Engine:
     _selected: set[tuple[str, str]] | None = None
     _executed: set[tuple[str, str]] = field(default_factory=set)
     variant_hook: Any = None
+    _failure: str | None = None
     judge_hook: Any = None
 
     # -- collaborators, created on first use -------------------------------------------
@@ -108,7 +110,6 @@ class Engine:
     def embedder(self) -> Any:
         if self._embedder is None:
             from stabtest.annotators.embedder import CachedEmbedder
-
             from stabtest.annotators.registry import resolve_embedder
 
             self._embedder = CachedEmbedder(resolve_embedder(self.settings.embedder), self.cache)
@@ -206,9 +207,18 @@ class Engine:
 
     def execute(self) -> None:
         """Generate every pending request in one batched plan, then embed all answers."""
+        if self._failure is not None:
+            raise StabtestError(f"the session's generation failed earlier: {self._failure}")
         pending = self._pending()
         if not pending:
             return
+        try:
+            self._execute(pending)
+        except Exception as error:
+            self._failure = f"{type(error).__name__}: {error}"
+            raise
+
+    def _execute(self, pending: list[Registered]) -> None:
         from stabtest.backends.runner import run_plan
 
         plan = self.plan(pending)

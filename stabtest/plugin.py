@@ -88,6 +88,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except ConfigError as error:
         raise pytest.UsageError(f"stabtest: {error}") from None
     config.stash[ENGINE] = Engine(settings)
+    config.pluginmanager.register(SuiteErrorGuard(), "stabtest-suite-errors")
     if not hasattr(config, "workerinput"):
         from stabtest.reporting.recorder import Recorder
 
@@ -225,6 +226,24 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             engine.backend_fingerprint()
         except StabtestError as error:
             raise pytest.UsageError(f"stabtest: {error}") from None
+
+
+class SuiteErrorGuard:
+    """A malformed suite fails its own collection only: when every collection error of
+    the session comes from a suite file, the other tests still run (an error in a Python
+    test module still stops the session, as pytest always does)."""
+
+    def __init__(self) -> None:
+        self.broken: list[str] = []
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed and report.nodeid.endswith((".yaml", ".yml")):
+            self.broken.append(report.nodeid)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> None:
+        if session.testsfailed and session.testsfailed == len(self.broken):
+            session.config.option.continue_on_collection_errors = True
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Any:

@@ -165,11 +165,13 @@ def _connect(url: str, token: str, timeout: float) -> Any:
 
 
 def _projects(client: Any, prefix: str) -> dict[str, int]:
-    """Our projects on the server, by title (one listing)."""
+    """Our projects on the server, by title (one listing). `include` trims the reply to
+    the fields named; `title` filters by substring, so the prefix is checked here too. Of
+    two projects with one title (created by hand), the older one is used."""
     found: dict[str, int] = {}
-    for project in client.projects.list(page_size=100, include="task_number"):
+    for project in client.projects.list(page_size=100, include="id,title", title=prefix):
         if project.title and _is_ours(project.title, prefix):
-            found.setdefault(project.title, project.id)
+            found[project.title] = min(project.id, found.get(project.title, project.id))
     return found
 
 

@@ -53,11 +53,13 @@ def combine(
         return Verdict("escalate", 0.0, tuple(votes), reason="no judge could decide")
     failing = [d for d in decisions if d.outcome == "fail"]
     if failing:
-        worst = max(failing, key=lambda d: d.confidence)
+        # A factual failure is the more specific diagnosis: it names the category.
+        worst = max(failing, key=lambda d: (d.aspect == "correctness", d.confidence))
         deciding = [v for v in worst.votes if v.outcome == "fail"]
         top = max(deciding, key=lambda v: v.confidence)
         outcome: Outcome = "fail"
-        confidence, category, reason = worst.confidence, top.category, f"{top.judge}: {top.reason}"
+        confidence = max(d.confidence for d in failing)
+        category, reason = top.category, f"{top.judge}: {top.reason}"
     else:
         outcome, category = "pass", None
         confidence = min(d.confidence for d in decisions)

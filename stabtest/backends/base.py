@@ -151,10 +151,12 @@ def file_digest(path: Path) -> str:
     digest = hashlib.sha256(str(size).encode())
     with path.open("rb") as handle:
         digest.update(handle.read(_HEAD))
-        if size > _HEAD:
-            step = (size - _HEAD) // _SAMPLES
+        span = size - _HEAD - _BLOCK
+        if span <= 0:
+            digest.update(handle.read())
+        else:  # the first sample starts right after the head, the last ends at the end
             for index in range(_SAMPLES):
-                handle.seek(_HEAD + index * step)
+                handle.seek(_HEAD + span * index // (_SAMPLES - 1))
                 digest.update(handle.read(_BLOCK))
     return digest.hexdigest()
 

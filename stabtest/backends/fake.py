@@ -8,7 +8,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
+from stabtest.core.errors import BackendError
 from stabtest.core.plan import GenerationRequest
 
 Answer = str | Sequence[str]
@@ -21,7 +23,14 @@ class FakeBackend:
 
     name = "fake"
 
-    def __init__(self, answers: Mapping[str, Answer] | None = None, default: str = "I don't know."):
+    def __init__(
+        self,
+        answers: Mapping[str, Answer] | None = None,
+        default: str = "I don't know.",
+        model: str | None = None,
+    ):
+        if model is not None:  # `--stab-model answers.json`: how plugin tests configure it
+            answers = {**load_answers(model), **(answers or {})}
         self.answers: dict[str, Answer] = dict(answers or {})
         self.default = default
         self.calls = 0
@@ -50,3 +59,14 @@ class FakeBackend:
         self.batches.append(list(requests))
         self.prompts_seen.extend(r.prompt for r in requests)
         return [self.answer(r) for r in requests]
+
+
+def load_answers(path: str) -> dict[str, Answer]:
+    """Read a JSON object of prompt (or lowercase substring) -> answer(s)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise BackendError(f"fake backend: cannot read answers file {path!r}: {error}") from None
+    if not isinstance(data, dict):
+        raise BackendError(f"fake backend: {path!r} must hold a JSON object")
+    return data

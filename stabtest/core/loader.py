@@ -21,24 +21,34 @@ SUITE_KEYS = {"suite", "description", "defaults", "cases"}
 Loc = tuple[str | int, ...]
 
 
-def _to_python(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> Any:
+def _to_python(node: yaml.Node, loc: Loc, lines: dict[Loc, int], loader: Any) -> Any:
     """Turn a composed YAML node into plain Python, recording the line of every path."""
     lines[loc] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = str(_scalar(key_node))
+            key = str(loader.construct_object(key_node, deep=True))
             lines[(*loc, key)] = key_node.start_mark.line + 1
-            out[key] = _to_python(value_node, (*loc, key), lines)
+            out[key] = _to_python(value_node, (*loc, key), lines, loader)
             lines[(*loc, key)] = key_node.start_mark.line + 1
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_to_python(item, (*loc, i), lines) for i, item in enumerate(node.value)]
-    return _scalar(node)
+        return [_to_python(item, (*loc, i), lines, loader) for i, item in enumerate(node.value)]
+    return loader.construct_object(node, deep=True)
 
 
-def _scalar(node: yaml.Node) -> Any:
-    return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
+def _yaml_error(path: str, error: yaml.YAMLError) -> SuiteError:
+    """Point at where the broken construct starts (an unclosed bracket's line), and say
+    where the parser gave up."""
+    context = getattr(error, "context_mark", None)
+    problem_mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error)
+    mark = context or problem_mark
+    line = mark.line + 1 if mark is not None else None
+    if context is not None and problem_mark is not None:
+        what = getattr(error, "context", "") or ""
+        problem = f"{what}: {problem} (parser stopped at line {problem_mark.line + 1})"
+    return SuiteError(path, f"invalid YAML: {problem}", line=line)
 
 
 def _line_for(loc: Loc, lines: Mapping[Loc, int]) -> int | None:
@@ -102,17 +112,18 @@ def build_case(
 
 def parse_suite(text: str, path: str) -> Suite:
     """Parse suite text; `path` is only used for names and error messages."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
     try:
-        root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        root = loader.get_single_node()
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(error, "problem", None) or str(error)
-        raise SuiteError(path, f"invalid YAML: {problem}", line=line) from None
+        raise _yaml_error(path, error) from None
     if root is None:
         raise SuiteError(path, "the suite is empty; it needs a 'cases' list", line=1)
     lines: dict[Loc, int] = {}
-    data = _to_python(root, (), lines)
+    try:
+        data = _to_python(root, (), lines, loader)
+    finally:
+        loader.dispose()
     if not isinstance(data, dict):
         raise SuiteError(path, "a suite must be a mapping with a 'cases' list", line=1)
     for key in data:

@@ -58,17 +58,23 @@ _SPECIAL_TOKEN = re.compile(r"<\|[^|>]*\|>|</?s>")
 _INTERJECTION = re.compile(
     r"^(?:sure|certainly|of course|okay|ok|absolutely|great|no problem|alright)\b[!.,]*\s*", re.I
 )
-_PREAMBLE = re.compile(r"^(?:here(?:['\u2019]s| is| are)|below|i (?:would|could|can)|i'd)\b", re.I)
-_NUMBERING = re.compile(r"^(?:\(?\d{1,2}[.)]|[-*•>#]+)\s+")
-_LABEL = re.compile(
-    r"^(?:(?:new|rewritten|reworded|rephrased|paraphrased|alternative|alternate|revised|"
-    r"different)\s+)?(?:question|version|paraphrase|rewrite|rephrasing|wording|option|q)"
-    r"\s*\d*\s*[:\-\u2013]\s*",
+_PREAMBLE = re.compile(
+    r"^(?:here(?:['\u2019]s| is| are)|below|i (?:would|could|can)|i'd|"
+    r"the (?:rewritten|new|paraphrased|reworded|rephrased) (?:question|version))\b",
     re.I,
 )
+_NUMBERING = re.compile(r"^(?:\(?\d{1,2}[.)]|[-*•>#]+)\s+")
+_LABEL_WORDS = (
+    r"(?:new|rewritten|reworded|rephrased|paraphrased|alternative|alternate|revised|"
+    r"different|another|my|question|version|paraphrase|rewrite|rephrasing|wording|option|"
+    r"output|q)"
+)
+_LABEL = re.compile(
+    rf"^(?:{_LABEL_WORDS}\s+){{0,2}}{_LABEL_WORDS}\s*\d*(?::|\s+[-\u2013])\s*", re.I
+)
 _COMMENTARY = re.compile(
-    r"^(?:original|answer|a:|note|explanation|i hope|this (?:version|question|rewrite)|"
-    r"the (?:rewritten|new|original)|let me know|in this)",
+    r"^(?:original|answer\s*:|a:|note\b|explanation|i hope|let me know|"
+    r"this (?:version|question|rewrite|paraphrase))",
     re.I,
 )
 _QUOTES = "\"'`*\u201c\u201d\u2018\u2019\u00ab\u00bb"

@@ -106,6 +106,13 @@ OPTIONS: tuple[Option, ...] = (
         metavar="X",
     ),
     Option(
+        "embedder",
+        str,
+        "minilm",
+        "answer embedder: minilm (bundled all-MiniLM-L6-v2), lexical, or module:attr",
+        metavar="NAME",
+    ),
+    Option(
         "judges",
         str,
         "semantic,reference,numeric",

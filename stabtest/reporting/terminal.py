@@ -33,7 +33,9 @@ def render_summary(report: dict[str, Any]) -> str:
             ]
         )
     table = tabulate(
-        rows, headers=["suite", "case", "variants ok", "escalated", "SI", "FC", "RDR", "case"]
+        rows,
+        headers=["suite", "case", "variants ok", "escalated", "SI", "FC", "RDR", "case"],
+        disable_numparse=True,
     )
     s = report["summary"]
     totals = (

@@ -80,7 +80,7 @@ def test_errors_name_line_and_key(text, line, key, message):
 
 
 def test_invalid_yaml_and_empty_file():
-    with pytest.raises(SuiteError, match=r"x.yaml:3: invalid YAML"):
+    with pytest.raises(SuiteError, match=r"x.yaml:2: invalid YAML"):
         parse_suite("cases:\n  - [unclosed\n", "x.yaml")
     with pytest.raises(SuiteError, match="empty"):
         parse_suite("", "x.yaml")

@@ -93,6 +93,15 @@ def test_prompt_rejects_bad_arguments() -> None:
             "What is the capital of France?\nWhich French city is the capital?",
             "Which French city is the capital?",
         ),
+        (
+            "The rewritten question is: Which city is the capital of France?\nAnswer: Paris",
+            "Which city is the capital of France?",
+        ),
+        ("Question 2 - Which city is France's capital?", "Which city is France's capital?"),
+        (
+            "```\nIn this country, which city is the capital?\n```",
+            "In this country, which city is the capital?",
+        ),
     ],
 )
 def test_clean_extracts_one_question(raw: str, expected: str) -> None:
@@ -110,6 +119,8 @@ def test_clean_extracts_one_question(raw: str, expected: str) -> None:
         '"What is the capital of France?!"',
         "The capital of France is Paris.",
         "Paris.",
+        "Answer: Paris",
+        "The new question:\n\nNote: the meaning is the same.",
         "Which city " + "really " * 40 + "is the capital of France?",
     ],
 )
