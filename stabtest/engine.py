@@ -100,8 +100,7 @@ class Engine:
             from stabtest.backends.base import resolve_backend
 
             options = {"model": self.settings.model, **self.backend_options}
-            if self.settings.backend == "hf":
-                options.setdefault("cache_dir", self.settings.cache_path)
+            if self.settings.backend == "hf":  # converted models live in the user cache
                 options.setdefault("batch_size", self.settings.batch_size)
             self._backend = resolve_backend(self.settings.backend, **options)
         return self._backend

@@ -7,10 +7,10 @@
     def test_capital_is_stable(p):
         assert "Paris" in ask(p.text), p.operators
 
-A perturbation is drawn as a list of distinct operator names plus an rng seed, so when a
-test fails hypothesis shrinks it toward FEWER operators, operators earlier in the list, and
-seed 0: the failure it reports is the smallest perturbation that still breaks the model,
-which is the one worth reading. The same operators as suite `perturbations:` are used
+A perturbation is drawn as a list of operator names (duplicates dropped) plus an rng seed,
+so when a test fails hypothesis shrinks it toward FEWER operators, operators earlier in the
+registry, and seed 0: the failure it reports is the smallest perturbation that still breaks
+the model, which is the one worth reading. The same operators as suite `perturbations:` are used
 (stabtest.core.perturb), applied in the same stage order.
 
 Only users' tests import this module, so it may import hypothesis at the top.
@@ -72,16 +72,21 @@ def perturbations(
         raise ValueError(f"need 0 <= min_depth <= max_depth, got {min_depth}, {max_depth}")
     texts = st.just(text) if isinstance(text, str) else text
     return st.builds(
-        _build,
-        texts,
-        st.lists(
-            st.sampled_from(names),
-            min_size=min(min_depth, len(names)),
-            max_size=min(max_depth, len(names)),
-            unique=True,
-        ),
-        st.integers(min_value=0, max_value=MAX_SEED),
+        _build, texts, _operator_lists(names, min_depth, max_depth), st.integers(0, MAX_SEED)
     )
+
+
+def _operator_lists(
+    names: tuple[str, ...], min_depth: int, max_depth: int
+) -> st.SearchStrategy[list[str]]:
+    """Distinct operator names. Drawn as a plain list and de-duplicated rather than with
+    `unique=True`: hypothesis draws a unique list's later elements relative to the earlier
+    ones, so deleting one renames the rest and shrinking gets stuck at 3-4 operators
+    (measured: 26 of 60 `find` runs); independent elements delete cleanly (0 of 100)."""
+    lists = st.lists(st.sampled_from(names), max_size=min(max_depth, len(names)))
+    distinct = lists.map(lambda drawn: list(dict.fromkeys(drawn)))
+    minimum = min(min_depth, len(names))
+    return distinct.filter(lambda drawn: len(drawn) >= minimum) if minimum else distinct
 
 
 def perturbed(

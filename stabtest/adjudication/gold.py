@@ -149,9 +149,18 @@ class GoldStore:
                     inserted += 1
                 else:
                     changed += 1
-                    for key in ("auto_outcome", "auto_leaning", "confidence", "category",
-                                "prompt", "original_prompt", "answer", "suite", "case_id",
-                                "project"):
+                    for key in (
+                        "auto_outcome",
+                        "auto_leaning",
+                        "confidence",
+                        "category",
+                        "prompt",
+                        "original_prompt",
+                        "answer",
+                        "suite",
+                        "case_id",
+                        "project",
+                    ):
                         if row[key] is None:
                             row[key] = latest[key]  # keep push-time context we had
                     if row["votes"] == "[]":

@@ -47,8 +47,13 @@ class Outbox:
         """Keep tasks for a later push; a task already parked keeps one row (attempts + 1)."""
         now = datetime.now(UTC).isoformat()
         rows = [
-            (project_title, task["data"]["external_id"], json.dumps(task, sort_keys=True), now,
-             error)
+            (
+                project_title,
+                task["data"]["external_id"],
+                json.dumps(task, sort_keys=True),
+                now,
+                error,
+            )
             for task in tasks
         ]
         with closing(self._connect()) as db, db:
@@ -81,9 +86,7 @@ class Outbox:
             return 0
         with closing(self._connect()) as db, db:
             before = db.total_changes
-            db.executemany(
-                "DELETE FROM outbox WHERE project_title = ? AND external_id = ?", ids
-            )
+            db.executemany("DELETE FROM outbox WHERE project_title = ? AND external_id = ?", ids)
             return db.total_changes - before
 
     def __len__(self) -> int:

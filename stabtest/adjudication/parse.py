@@ -44,15 +44,24 @@ def latest_annotation(annotations: Sequence[Any] | None) -> Any | None:
     live = [a for a in annotations or () if not _get(a, "was_cancelled", False)]
     if not live:
         return None
-    return max(live, key=lambda a: (str(_get(a, "updated_at") or _get(a, "created_at") or ""),
-                                    _get(a, "id") or 0))
+    return max(
+        live,
+        key=lambda a: (
+            str(_get(a, "updated_at") or _get(a, "created_at") or ""),
+            _get(a, "id") or 0,
+        ),
+    )
 
 
 def parse_result(result: Sequence[Any] | None) -> tuple[dict[str, Any], list[str]]:
     """Choices and text boxes of one annotation result -> (fields, warnings). The two
     choices are expected; text boxes are optional and absent means None."""
-    fields: dict[str, Any] = {lc.STABLE: None, lc.CORRECT: None, lc.CORRECTED_ANSWER: None,
-                              lc.RATIONALE: None}
+    fields: dict[str, Any] = {
+        lc.STABLE: None,
+        lc.CORRECT: None,
+        lc.CORRECTED_ANSWER: None,
+        lc.RATIONALE: None,
+    }
     warnings: list[str] = []
     for item in result or ():
         name = _get(item, "from_name")
@@ -81,13 +90,17 @@ def parse_result(result: Sequence[Any] | None) -> tuple[dict[str, Any], list[str
     return fields, warnings
 
 
-def _annotator(annotation: Any) -> str | None:
-    name = _get(annotation, "created_username")
-    if isinstance(name, str) and name.strip():
-        return name.strip().split(",")[0].strip() or None
+def _annotator(annotation: Any, users: Mapping[int, str]) -> str | None:
+    """Email of who completed the annotation; the export gives a user id (or a dict), the
+    task list a "created_username"."""
     who = _get(annotation, "completed_by")
     if isinstance(who, Mapping):
         who = who.get("email") or who.get("id")
+    if isinstance(who, int) and who in users:
+        return users[who]
+    name = _get(annotation, "created_username")
+    if isinstance(name, str) and name.strip(" ,"):
+        return name.strip().split(",")[0].strip() or None
     return None if who is None else str(who)
 
 
@@ -102,9 +115,9 @@ def _outcome(value: Any) -> str | None:
     return value if value in ("pass", "fail", "escalate") else None
 
 
-def parse_task(task: Any) -> ParsedTask | None:
+def parse_task(task: Any, users: Mapping[int, str] | None = None) -> ParsedTask | None:
     """None when the task has no live annotation yet; otherwise the label, or the reason
-    the task cannot be one of ours."""
+    the task cannot be one of ours. `users` maps user ids to emails."""
     task_id = _get(task, "id")
     annotation = latest_annotation(_get(task, "annotations"))
     if annotation is None:
@@ -123,7 +136,7 @@ def parse_task(task: Any) -> ParsedTask | None:
         correct=fields[lc.CORRECT],
         corrected_answer=fields[lc.CORRECTED_ANSWER],
         rationale=fields[lc.RATIONALE],
-        annotator=_annotator(annotation),
+        annotator=_annotator(annotation, users or {}),
         updated_at=None if updated is None else str(updated),
     )
     context = {

@@ -80,12 +80,14 @@ def prediction_result(answer: AnswerResult) -> list[dict[str, Any]]:
         (lc.CORRECT, correct, lc.CORRECT_YES, lc.CORRECT_NO),
     ):
         if value is not None:
-            result.append({
-                "from_name": name,
-                "to_name": lc.TO_NAME,
-                "type": "choices",
-                "value": {"choices": [yes if value else no]},
-            })
+            result.append(
+                {
+                    "from_name": name,
+                    "to_name": lc.TO_NAME,
+                    "type": "choices",
+                    "value": {"choices": [yes if value else no]},
+                }
+            )
     return result
 
 
@@ -144,7 +146,8 @@ def task_for(
         "auto_category": verdict.category,
         "votes": votes_json(verdict.votes),
     }
-    task: dict[str, Any] = {"data": data}
+    # meta repeats the id: a listing of id+meta is the cheap way to find what is there
+    task: dict[str, Any] = {"data": data, "meta": {"external_id": data["external_id"]}}
     result = prediction_result(answer)
     if result:
         task["predictions"] = [

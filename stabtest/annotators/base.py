@@ -8,7 +8,7 @@ and requires every aspect to pass.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -39,6 +39,14 @@ class CaseEvidence:
     vectors: np.ndarray
     reference_vectors: dict[str, np.ndarray] = field(default_factory=dict)
     semantic_threshold: float = 0.8
+    agrees: Callable[[int, int], bool] | None = None
+    """Answer equivalence set by the ensemble once correctness is known; by default,
+    embedding cosine at the semantic threshold."""
+
+    def agree(self, i: int, j: int) -> bool:
+        if self.agrees is not None:
+            return self.agrees(i, j)
+        return float(self.vectors[i] @ self.vectors[j]) >= self.semantic_threshold
 
     @property
     def canonical(self) -> int:

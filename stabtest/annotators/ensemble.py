@@ -86,37 +86,46 @@ class Ensemble:
     escalate_below: float = 0.0
 
     def judge(self, evidence: CaseEvidence) -> tuple[list[Verdict], list[bool | None]]:
-        """Verdict and correctness (None: no correctness judge decided) per answer."""
+        """Verdict and correctness (None: no correctness judge decided) per answer.
+
+        Correctness judges run first; consistency judges then see answers as agreeing by
+        the same equivalence that SI uses (two right answers agree, a right and a wrong
+        one never do), so verdicts and metrics never contradict each other."""
         active = [j for j in self.judges if j.applies(evidence.case)]
         n = len(evidence.answers)
-        per_judge = [(j, j.votes(evidence)) for j in active]
-        per_judge = [
-            (j, votes * n if len(votes) == 1 and n > 1 else votes) for j, votes in per_judge
-        ]
-        verdicts: list[Verdict] = []
-        correct: list[bool | None] = []
+        votes: dict[str, list[Vote]] = {}
+        for aspect in ("correctness", "consistency"):
+            for judge in (j for j in active if j.aspect == aspect):
+                cast = judge.votes(evidence)
+                votes[judge.name] = cast * n if len(cast) == 1 and n > 1 else cast
+            if aspect == "correctness":
+                correct = [self._decide(active, votes, i, "correctness") for i in range(n)]
+                rights = [None if d is None else d.outcome == "pass" for d in correct]
+                evidence.agrees = equivalence(evidence, rights)
+        verdicts = []
         for i in range(n):
-            decisions = []
-            votes_i = [votes[i] for _, votes in per_judge]
-            for aspect in ("consistency", "correctness"):
-                aspect_votes = [votes[i] for j, votes in per_judge if j.aspect == aspect]
-                decision = decide_aspect(aspect, aspect_votes, self.weights)
-                if decision:
-                    decisions.append(decision)
-            right = next(
-                (d.outcome == "pass" for d in decisions if d.aspect == "correctness"), None
-            )
-            correct.append(right)
-            verdicts.append(combine(decisions, votes_i, self.escalate_below))
-        return verdicts, correct
+            decisions = [
+                d
+                for aspect in ("consistency", "correctness")
+                if (d := self._decide(active, votes, i, aspect)) is not None
+            ]
+            verdicts.append(combine(decisions, [v[i] for v in votes.values()], self.escalate_below))
+        return verdicts, rights
+
+    def _decide(
+        self, active: Sequence[Judge], votes: dict[str, list[Vote]], i: int, aspect: str
+    ) -> AspectDecision | None:
+        cast = [votes[j.name][i] for j in active if j.aspect == aspect and j.name in votes]
+        return decide_aspect(aspect, cast, self.weights)
 
 
 def equivalence(
     evidence: CaseEvidence, correct: Sequence[bool | None]
 ) -> Callable[[int, int], bool]:
-    """When two answers count as the same answer for SI and RDR: never when one is right
-    and the other wrong, by final number for numeric cases, else by normalised text or
-    embedding cosine at the semantic threshold."""
+    """When two answers count as the same answer for SI, RDR and the consistency judges:
+    two answers judged right agree and a right and a wrong one never do; otherwise by
+    final number for numeric cases, else by normalised text or embedding cosine at the
+    semantic threshold."""
     texts = [a.text for a in evidence.answers]
     sim = evidence.similarity()
     numeric = evidence.case.kind == "numeric"
@@ -124,8 +133,11 @@ def equivalence(
     normal = [normalize(t) for t in texts]
 
     def same(i: int, j: int) -> bool:
-        if correct[i] is not None and correct[j] is not None and correct[i] != correct[j]:
-            return False
+        if correct[i] is not None and correct[j] is not None:
+            if correct[i] != correct[j]:
+                return False
+            if correct[i]:
+                return True
         if numeric and numbers[i] is not None and numbers[j] is not None:
             return numbers_match(numbers[i], numbers[j], evidence.case.numeric_tolerance)
         return normal[i] == normal[j] or float(sim[i, j]) >= evidence.semantic_threshold

@@ -1,6 +1,8 @@
 """Semantic consistency: does each answer say what the other answers say?
 
-Two answers agree when their embedding cosine reaches the semantic threshold. An answer
+Two answers agree when the case's answer equivalence says so (the ensemble sets it once
+correctness is known: two right answers agree; otherwise same final number for numeric
+cases, same normalised text, or embedding cosine at the semantic threshold). An answer
 passes when it agrees with more than half of the other answers of its case; on an exact
 tie, it passes when it agrees with the canonical answer (the original prompt's). The
 confidence grows with the majority's size. all-MiniLM-L6-v2 scores "...is Paris." vs
@@ -29,16 +31,14 @@ class SemanticJudge:
                 Vote(self.name, "abstain", 0.0, reason="a single answer has nothing to agree with")
             ]
         sim = evidence.similarity()
-        canonical, threshold = evidence.canonical, evidence.semantic_threshold
+        canonical = evidence.canonical
         votes = []
         for i in range(n):
             others = [j for j in range(n) if j != i]
-            share = sum(float(sim[i, j]) >= threshold for j in others) / len(others)
+            share = sum(evidence.agree(i, j) for j in others) / len(others)
             to_canonical = 1.0 if i == canonical else float(sim[i, canonical])
-            if share == 0.5:
-                passed = to_canonical >= threshold
-            else:
-                passed = share > 0.5
+            tie_break = i == canonical or evidence.agree(i, canonical)
+            passed = tie_break if share == 0.5 else share > 0.5
             votes.append(
                 Vote(
                     self.name,
@@ -46,9 +46,8 @@ class SemanticJudge:
                     round(0.5 + abs(share - 0.5), 4),
                     score=round(share, 4),
                     reason=(
-                        f"agrees with {share:.0%} of the other answers "
-                        f"(cosine >= {threshold:.2f}); similarity to the original answer "
-                        f"{to_canonical:.2f}"
+                        f"agrees with {share:.0%} of the other answers; cosine to the "
+                        f"original answer {to_canonical:.2f}"
                     ),
                     category=None if passed else "semantic_divergence",
                 )

@@ -56,9 +56,7 @@ def available_backends() -> dict[str, str]:
 def _import_target(target: str, name: str) -> Any:
     module_name, _, attr = target.partition(":")
     if not module_name or not attr:
-        raise BackendError(
-            f"backend {name!r}: {target!r} is not of the form 'package.module:attr'"
-        )
+        raise BackendError(f"backend {name!r}: {target!r} is not of the form 'package.module:attr'")
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
@@ -180,9 +178,11 @@ def dir_digest(folder: Path) -> str:
                 part = file_digest(path)
             elif file.endswith(TEXT_SUFFIXES):
                 size = path.stat().st_size
-                part = file_digest(path) if size > _SMALL else hashlib.sha256(
-                    path.read_bytes()
-                ).hexdigest()
+                part = (
+                    file_digest(path)
+                    if size > _SMALL
+                    else hashlib.sha256(path.read_bytes()).hexdigest()
+                )
             else:
                 continue
             digest.update(f"{rel}\0{part}\0".encode())

@@ -179,9 +179,7 @@ class Cache:
             flat = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
             values.append((fingerprint, text_sha(text), int(flat.shape[0]), flat.tobytes()))
         with self.conn:
-            self.conn.executemany(
-                "INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?)", values
-            )
+            self.conn.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?)", values)
 
     def count_embeddings(self, fingerprint: str | None = None) -> int:
         if fingerprint is None:

@@ -293,8 +293,9 @@ class HFBackend:
         else:
             # top_k=0: only temperature and top_p shape the distribution, as in the API
             # backends, instead of transformers' hidden top_k=50 default.
-            options.update(do_sample=True, temperature=params.temperature,
-                           top_p=params.top_p, top_k=0)
+            options.update(
+                do_sample=True, temperature=params.temperature, top_p=params.top_p, top_k=0
+            )
             torch.manual_seed(batch_seed(requests))
         with torch.inference_mode():
             output = model.generate(**inputs, **options)

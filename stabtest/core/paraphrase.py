@@ -14,20 +14,17 @@ import re
 
 from stabtest.core.perturb import NUMBER
 
+# Framed as "this sentence", not "this question": asked to rewrite a question, the model
+# answers it (measured: 0 usable rewrites in 16 with question-framed requests).
 _REQUESTS = (
-    "Rewrite this question using different words. Keep exactly the same meaning.",
-    "Paraphrase the question below so that it asks exactly the same thing.",
-    "Ask the following question in another way.",
-    "Reword this question. The new question must have the same answer.",
-    "Say this question differently, the way another person might ask it.",
-    "Write one new version of this question with the same meaning.",
+    "Change a few words in this sentence but keep its meaning.",
+    "Rewrite this sentence with different words and the same meaning.",
+    "Reword this sentence. Keep exactly the same meaning.",
+    "Say this sentence in another way with the same meaning.",
+    "Replace one or two words in this sentence with synonyms.",
+    "Change the word order of this sentence but keep its meaning.",
 )
-_STYLES = (
-    "Use simple words.",
-    "Change the word order.",
-    "Replace one or two words with synonyms.",
-    "Keep it short.",
-)
+_STYLES = ("", " Use simple words.", " Keep it short.", " Sound like a different person.")
 
 
 def paraphrase_prompt(question: str, n: int, attempt: int) -> str:
@@ -37,18 +34,17 @@ def paraphrase_prompt(question: str, n: int, attempt: int) -> str:
     counter: slot `i` first asks with `attempt=i`, and its `r`-th retry with `attempt=i + r*n`.
     The slot picks the request wording and the retry the style hint, so different slots
     (and a retry after a refused output) send different requests and, under greedy
-    decoding, get different answers.
+    decoding, get different answers. Short on purpose: a 135M model loses long instructions.
     """
     if n < 1 or attempt < 0:
         raise ValueError(f"need n >= 1 and attempt >= 0, got n={n}, attempt={attempt}")
     slot, retry = attempt % n, attempt // n
     request = _REQUESTS[(slot + retry) % len(_REQUESTS)]
     style = _STYLES[(slot // len(_REQUESTS) + retry) % len(_STYLES)]
-    numbers = " Keep every number exactly as it is." if NUMBER.search(question) else ""
+    numbers = " Keep every number." if NUMBER.search(question) else ""
     return (
-        f"{request} {style}{numbers} Do not answer it.\n"
-        "Reply with the new question only, on one line.\n\n"
-        f"Question: {question.strip()}"
+        f"{request}{style}{numbers} Output only the new sentence.\n"
+        f'Sentence: "{" ".join(question.split())}"'
     )
 
 
@@ -73,8 +69,21 @@ _LABEL = re.compile(
     rf"^(?:{_LABEL_WORDS}\s+){{0,2}}{_LABEL_WORDS}\s*\d*(?::|\s+[-\u2013])\s*", re.I
 )
 _COMMENTARY = re.compile(
-    r"^(?:original|answer\s*:|a:|note\b|explanation|i hope|let me know|"
+    r"^(?:original|answer\s*:|a:|note\b|explanation|i hope|let me know|the answer|the original|"
     r"this (?:version|question|rewrite|paraphrase))",
+    re.I,
+)
+# "The answer to this question is: ...", "The original text is: ...": talk about the text
+# before a colon; what follows is the candidate (often just the original again).
+_META_PREFIX = re.compile(
+    r"^[^:?]{0,80}\b(?:question|text|answer|version|paraphrase|rewrite|rephras\w*|reword\w*|"
+    r"sentence|output|result)\b[^:?]{0,40}:\s*",
+    re.I,
+)
+# 'The original sentence was "..."': the same talk without a colon; keep the quoted part.
+_META_QUOTE = re.compile(
+    r"^[^\"\u201c]{0,80}\b(?:question|text|answer|version|paraphrase|rewrite|sentence|output)"
+    r"\b[^\"\u201c]{0,40}[\"\u201c](.+?)[\"\u201d]?[.!]?\s*$",
     re.I,
 )
 _QUOTES = "\"'`*\u201c\u201d\u2018\u2019\u00ab\u00bb"
@@ -98,6 +107,10 @@ def _clean_line(line: str) -> str | None:
         if ":" not in line:
             return None
         line = line.split(":", 1)[1]
+    line = _META_PREFIX.sub("", line.strip(), count=1)
+    quoted = _META_QUOTE.match(line)
+    if quoted:
+        line = quoted.group(1)
     line = _LABEL.sub("", line.strip().strip(_QUOTES).strip())
     line = line.strip().strip(_QUOTES).strip()
     if not line or line.endswith(":") or _COMMENTARY.match(line):

@@ -5,7 +5,9 @@ output in every process (no set iteration, no `hash()`), so variant ids and text
 across xdist workers and reruns. No operator ever changes a number: in a word problem a
 changed number changes the right answer, and the test would then measure the question
 instead of the model. `Operator.__call__` enforces that (and a non-empty result) even for
-operators users register themselves.
+operators users register themselves. A built-in operator with nothing to act on returns
+the text unchanged without drawing from the rng, so replaying only the operators that
+changed a text reproduces it.
 
 Operators run in stages (content, surface, framing, layout) whatever order they were drawn
 in: the question is reworded first and framed last, so a wrapper such as "Answer briefly."

@@ -68,7 +68,7 @@ def test_unknown_name_lists_known_names_and_entry_point_fix() -> None:
 
 
 def test_import_failure_names_the_module() -> None:
-    with pytest.raises(BackendError, match="cannot import module 'no_such_pkg.mod'"):
+    with pytest.raises(BackendError, match=r"cannot import module 'no_such_pkg\.mod'"):
         resolve_backend("no_such_pkg.mod:Thing")
     with pytest.raises(BackendError, match="has no attribute 'Missing'"):
         resolve_backend("stabtest.backends.fake:Missing")
@@ -137,7 +137,9 @@ def test_fake_fingerprint_follows_the_answers() -> None:
 
 
 def test_greedy_samples_share_a_key_sampled_ones_do_not() -> None:
-    greedy = {GenerationRequest("q", GREEDY, seed=s, sample=i).key("fp") for s in (1, 2) for i in (0, 1)}
+    greedy = {
+        GenerationRequest("q", GREEDY, seed=s, sample=i).key("fp") for s in (1, 2) for i in (0, 1)
+    }
     assert len(greedy) == 1
     sampled = [GenerationRequest("q", SAMPLED, seed=1, sample=i).key("fp") for i in range(3)]
     assert len(set(sampled)) == 3

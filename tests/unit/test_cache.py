@@ -100,7 +100,9 @@ def test_run_plan_generates_only_missing_keys_in_bounded_batches(cache: Cache) -
     seen_before = len(backend.prompts_seen)
     progress: list[tuple[int, int]] = []
 
-    texts = run_plan(plan, backend, cache, batch_size=3, on_batch=lambda d, t: progress.append((d, t)))
+    texts = run_plan(
+        plan, backend, cache, batch_size=3, on_batch=lambda d, t: progress.append((d, t))
+    )
 
     assert list(texts) == list(plan.requests)
     assert set(texts.values()) == {"Paris."}

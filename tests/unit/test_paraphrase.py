@@ -14,11 +14,18 @@ PROBLEM = "Sam has 12 apples and buys 3,500 more. How many apples does Sam have 
 
 
 def test_prompt_contains_the_question_and_asks_for_the_same_meaning() -> None:
-    prompt = paraphrase_prompt(CAPITAL, n=3, attempt=0)
-    assert prompt.endswith(f"Question: {CAPITAL}")
-    assert "Do not answer it." in prompt
-    assert "one line" in prompt
-    assert len(prompt) < 400  # a 135M model follows short instructions only
+    for attempt in range(12):
+        prompt = paraphrase_prompt(CAPITAL, n=3, attempt=attempt)
+        assert prompt.endswith(f'Sentence: "{CAPITAL}"')
+        assert "meaning" in prompt or "synonyms" in prompt
+        assert "Output only the new sentence." in prompt
+        assert len(prompt) < 250  # a 135M model follows short instructions only
+
+
+def test_prompt_puts_a_multi_line_question_on_one_line() -> None:
+    assert paraphrase_prompt("Tom has 2 cats.\n  How many?", 1, 0).endswith(
+        'Sentence: "Tom has 2 cats. How many?"'
+    )
 
 
 def test_each_slot_gets_a_different_request() -> None:
@@ -99,6 +106,14 @@ def test_prompt_rejects_bad_arguments() -> None:
         ),
         ("Question 2 - Which city is France's capital?", "Which city is France's capital?"),
         (
+            'The reworded sentence is: "Which city is the capital of France?"',
+            "Which city is the capital of France?",
+        ),
+        (
+            'A new version of the sentence would be "Which city is the capital of France?".',
+            "Which city is the capital of France?",
+        ),
+        (
             "```\nIn this country, which city is the capital?\n```",
             "In this country, which city is the capital?",
         ),
@@ -120,6 +135,12 @@ def test_clean_extracts_one_question(raw: str, expected: str) -> None:
         "The capital of France is Paris.",
         "Paris.",
         "Answer: Paris",
+        # Real SmolLM2-135M replies to rewrite requests:
+        'The answer to this question is "What is the capital of France?"',
+        'The answer to this question is: "What is the capital of France?"',
+        'The original text is: "What is the capital of France?"',
+        "The question is asking for a specific city, which is Paris.",
+        'The original sentence was "What is the capital of France?"',
         "The new question:\n\nNote: the meaning is the same.",
         "Which city " + "really " * 40 + "is the capital of France?",
     ],

@@ -155,6 +155,15 @@ def test_any_text_gives_a_non_empty_string_with_the_same_numbers(
     assert numbers_in(out) == numbers_in(text)
 
 
+def test_an_operator_with_nothing_to_do_draws_nothing_from_the_rng() -> None:
+    text = "2 + 2 = ?"
+    for name in ("contraction", "synonym", "typo", "clause_reorder"):
+        rng = random.Random(3)
+        state = rng.getstate()
+        assert OPERATORS[name](text, rng) == text
+        assert rng.getstate() == state, name
+
+
 # --- operator specifics -----------------------------------------------------------------
 
 
