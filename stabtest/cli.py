@@ -57,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser(
-        "run", help="run suites (default: suites/) with pytest; pytest and --stab-* options pass through"
+        "run",
+        help="run suites (default: suites/) with pytest; pytest and --stab-* options pass through",
     )
     run.set_defaults(func=_run)
 
@@ -68,8 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--limit", type=int, help="at most this many cases")
     imp.add_argument("--seed", type=int, default=0, help="seed for sampled selections")
     imp.add_argument("--name", help="suite name (default: the kind)")
-    imp.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                     help="importer option, e.g. category=Fiction, relations=P36,P17")
+    imp.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="importer option, e.g. category=Fiction, relations=P36,P17",
+    )
     imp.set_defaults(func=_import)
 
     rep = commands.add_parser("report", help="print the summary table of a JSON report")

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-EXAMPLE = '''
+EXAMPLE = """
 import pytest
 
 
@@ -44,7 +44,7 @@ def test_inline_check_can_fail(stab):
         reference="Shakespeare",
         paraphrases=["Hamlet was written by whom?"],
     )
-'''
+"""
 
 ANSWERS = {
     "capital of japan": "The capital of Japan is Tokyo.",
@@ -68,7 +68,8 @@ def test_marker_parametrizes_one_item_per_variant_plus_the_case(project):
     result = project.runpytest("--collect-only", "-q", "-k", "japan")
     ids = [line for line in result.outlines if "::" in line]
     assert ids == [
-        f"test_example.py::test_capital_of_japan[{v}]" for v in ("v0", "v1", "v2", "v3", "stability")
+        f"test_example.py::test_capital_of_japan[{v}]"
+        for v in ("v0", "v1", "v2", "v3", "stability")
     ]
 
 
@@ -78,8 +79,8 @@ def test_marker_and_fixture_run_with_results_in_the_report(project):
     result.stdout.fnmatch_lines(
         [
             "*test_inline_check_can_fail*FAILED*",
-            "*test_inline_check_can_fail-1[[]v1[]] sample 0 (paraphrase): FAIL*",
-            "*answer*Christopher Marlowe wrote it.*",
+            "*test_inline_check_can_fail-1: SI 1.000 > max_si 0.500*",
+            "*Christopher Marlowe wrote it.*",
         ]
     )
     report = json.loads((project.path / "reports" / "stabtest.json").read_text())

@@ -114,8 +114,14 @@ def test_gsm8k_limit_and_token_option() -> None:
 
 @pytest.mark.parametrize(
     ("answer", "expected"),
-    [("so 3\n#### 1,234", "1234"), ("#### -5", "-5"), ("#### 2.50 ", "2.50"),
-     ("no marker 7", None), ("#### seven", None), ("#### 1\n#### 2", "2")],
+    [
+        ("so 3\n#### 1,234", "1234"),
+        ("#### -5", "-5"),
+        ("#### 2.50 ", "2.50"),
+        ("no marker 7", None),
+        ("#### seven", None),
+        ("#### 1\n#### 2", "2"),
+    ],
 )
 def test_gsm8k_final_answer(answer: str, expected: str | None) -> None:
     assert final_answer(answer) == expected
@@ -326,14 +332,21 @@ def test_registry_and_options() -> None:
 def test_unique_ids_suffix_on_collision() -> None:
     ids = UniqueIds()
     assert [ids.take("a"), ids.take("a"), ids.take("a"), ids.take("a-2")] == [
-        "a", "a-2", "a-3", "a-2-2"
+        "a",
+        "a-2",
+        "a-3",
+        "a-2-2",
     ]
 
 
 @pytest.mark.parametrize(
     ("text", "slug"),
-    [("Zürich", "zurich"), ("北京", "item"), ("  Hello, World!  ", "hello-world"),
-     ("a" * 60, "a" * 40)],
+    [
+        ("Zürich", "zurich"),
+        ("北京", "item"),
+        ("  Hello, World!  ", "hello-world"),
+        ("a" * 60, "a" * 40),
+    ],
 )
 def test_slugify(text: str, slug: str) -> None:
     assert slugify(text) == slug

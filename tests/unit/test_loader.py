@@ -87,7 +87,7 @@ def test_invalid_yaml_and_empty_file():
 
 
 def test_missing_file_names_it(tmp_path):
-    with pytest.raises(SuiteError, match="nope.yaml: cannot read suite"):
+    with pytest.raises(SuiteError, match=r"nope\.yaml: cannot read suite"):
         load_suite(tmp_path / "nope.yaml", display_path="nope.yaml")
 
 
