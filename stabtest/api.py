@@ -14,7 +14,7 @@ from typing import Any
 
 from stabtest.core.loader import build_case
 from stabtest.engine import CaseOutcome, Engine
-from stabtest.items import record
+from stabtest.items import record, record_cost
 from stabtest.reporting.failure import render_case, render_variant
 
 THRESHOLD_KEYS = ("max_si", "min_fc")
@@ -43,6 +43,7 @@ class StabChecker:
         scope = self.node.nodeid
         self.engine.register(scope, case)
         outcome = self.engine.outcome(scope, case.id)
+        record_cost(self.node, self.engine)
         for variant in outcome.variants.values():
             record(self.node, "variant", variant)
         record(self.node, "case", outcome.case)

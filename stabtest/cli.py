@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from stabtest.core.errors import StabtestError
+from stabtest.core.settings import Settings
 
 
 def _run(args: argparse.Namespace, rest: list[str]) -> int:
@@ -52,6 +54,153 @@ def _report(args: argparse.Namespace, rest: list[str]) -> int:
     return 0
 
 
+# -- Label Studio ----------------------------------------------------------------------------
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    """Settings as a run from this directory sees them, with this command's flags on top."""
+    from stabtest.core.configfiles import load_settings
+
+    cli = {
+        "label_studio": getattr(args, "url", None),
+        "label_studio_prefix": getattr(args, "prefix", None),
+        "cache_dir": getattr(args, "cache_dir", None),
+    }
+    settings = load_settings(Path.cwd(), cli)
+    if hasattr(args, "url") and not settings.label_studio:
+        raise StabtestError(
+            "no Label Studio URL: pass --url URL, or set stab_label_studio (ini) or "
+            "label_studio ([tool.stabtest] in pyproject.toml)"
+        )
+    return settings
+
+
+def _push(args: argparse.Namespace, rest: list[str]) -> int:
+    from stabtest.adjudication.session import push, push_fix, push_line, variants_of_report
+
+    settings = _settings(args)
+    report_path = Path(args.report or Path(settings.report_path, "stabtest.json"))
+    variants, run_id = variants_of_report(report_path)
+    pushed = push(settings, variants, run_id=run_id)
+    print(push_line(pushed))
+    if not pushed.ok:
+        error, *fix = push_fix(pushed, "`stabtest push` again", "--url")
+        print(f"stabtest: error: {error}", *fix, sep="\n", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _pull(args: argparse.Namespace, rest: list[str]) -> int:
+    from stabtest.adjudication.session import gold_path, pull, pull_line
+
+    settings = _settings(args)
+    pulled = pull(settings)
+    if not pulled.ok:
+        print(f"stabtest: error: {pulled.error}", file=sys.stderr)
+        return 1
+    print(pull_line(pulled))
+    from stabtest.adjudication.gold import GoldStore
+
+    print(f"gold store: {gold_path(settings)} ({GoldStore(gold_path(settings)).count()} label(s))")
+    for line in (*pulled.warnings, *(f"skipped: {t}" for t in pulled.unknown_tasks)):
+        print(f"warning: {line}", file=sys.stderr)
+    for line in pulled.missing_projects:
+        print(f"stabtest: error: {line}", file=sys.stderr)
+    return 1 if pulled.missing_projects else 0
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def _calibrate(args: argparse.Namespace, rest: list[str]) -> int:
+    from tabulate import tabulate
+
+    from stabtest.adjudication.calibrate import calibration_curve, choose_threshold
+    from stabtest.adjudication.gold import GoldStore
+    from stabtest.adjudication.session import gold_path
+
+    if not 0.0 <= args.target <= 1.0:
+        raise StabtestError(f"--target {args.target}: expected a number between 0 and 1")
+    settings = _settings(args)
+    path = gold_path(settings)
+    if not path.is_file():
+        raise StabtestError(
+            f"no gold store at {path}: pull human labels first "
+            f"(stabtest pull --url URL, or a run with --stab-pull)"
+        )
+    store = GoldStore(path)
+    rows = store.calibration_rows()
+    if not rows:
+        raise StabtestError(
+            f"the gold store {path} holds no label usable for calibration (a pass/fail human "
+            f"label of an answer whose automatic leaning and confidence are known)"
+        )
+    curve = calibration_curve(rows)
+    chosen = choose_threshold(curve, args.target)
+    table = [
+        [
+            f"{p.threshold:g}",
+            "-" if p.ap is None else f"{p.ap:.3f}",
+            _pct(p.escalation_rate),
+            p.kept,
+            p.escalated,
+            "<- chosen" if p == chosen else "",
+        ]
+        for p in curve
+    ]
+    print(f"gold store: {path} ({len(rows)} labelled verdict(s) usable for calibration)")
+    print(
+        tabulate(
+            table,
+            headers=["escalate_below", "AP", "escalation rate", "kept", "escalated", ""],
+            disable_numparse=True,
+        )
+    )
+    precision = store.precision()
+    print(
+        "AP of the pushed verdicts: "
+        + ", ".join(f"{k} {'-' if v is None else f'{v:.3f}'}" for k, v in precision.items())
+    )
+    if chosen is None:
+        best = max((p for p in curve if p.ap is not None), key=lambda p: p.ap or 0.0)
+        print(
+            f"stabtest: error: no threshold reaches AP {args.target:g} (best: AP {best.ap:.3f} "
+            f"at escalate_below = {best.threshold:g}); nothing written. Lower --target or "
+            f"label more answers.",
+            file=sys.stderr,
+        )
+        return 1
+    print(
+        f"escalate_below = {chosen.threshold:g}: AP {chosen.ap:.3f} on the {chosen.kept} "
+        f"verdict(s) kept, {_pct(chosen.escalation_rate)} escalated (target AP {args.target:g})"
+    )
+    if args.write:
+        from stabtest.core.configfiles import load_settings, write_setting
+
+        where = write_setting(Path(args.write), "escalate_below", chosen.threshold)
+        print(f"wrote {where} = {chosen.threshold:g}")
+        effective = load_settings(Path.cwd()).escalate_below
+        if effective != chosen.threshold:
+            print(
+                f"stabtest: warning: a run here still uses escalate_below = {effective:g}: "
+                f"a setting of higher precedence (ini stab_escalate_below over "
+                f"[tool.stabtest]) overrides {args.write}",
+                file=sys.stderr,
+            )
+    return 0
+
+
+def _label_studio_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--url", help="Label Studio URL (default: stab_label_studio / [tool.stabtest])"
+    )
+    parser.add_argument(
+        "--prefix", help="project title prefix (default: stab_label_studio_prefix or stabtest)"
+    )
+    parser.add_argument("--cache-dir", help="stabtest cache dir holding the outbox and gold store")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stabtest", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -81,6 +230,41 @@ def build_parser() -> argparse.ArgumentParser:
     rep = commands.add_parser("report", help="print the summary table of a JSON report")
     rep.add_argument("report", nargs="?", default="reports/stabtest.json")
     rep.set_defaults(func=_report)
+
+    token = "token: LABEL_STUDIO_API_KEY or the ini key stab_label_studio_token"
+    push = commands.add_parser(
+        "push",
+        help="push failed and escalated answers of a report (and the outbox) to Label Studio",
+        description=f"Push failed and escalated answers to Label Studio, one project per "
+        f"suite; tasks already there are skipped, parked ones are sent first ({token}).",
+    )
+    push.add_argument("report", nargs="?", help="JSON report (default: reports/stabtest.json)")
+    _label_studio_options(push)
+    push.set_defaults(func=_push)
+
+    pull = commands.add_parser(
+        "pull",
+        help="pull human labels from Label Studio into the gold store",
+        description=f"Pull annotations into the gold store; later runs use them ({token}).",
+    )
+    _label_studio_options(pull)
+    pull.set_defaults(func=_pull)
+
+    cal = commands.add_parser(
+        "calibrate",
+        help="choose escalate_below from the gold store",
+        description="Print AP and escalation rate per escalate_below threshold and choose "
+        "the cheapest one that reaches the target AP.",
+    )
+    cal.add_argument("--target", type=float, default=0.9, help="AP to reach (default: 0.9)")
+    cal.add_argument(
+        "--write",
+        metavar="FILE",
+        help="write the chosen value: pyproject.toml ([tool.stabtest] escalate_below) or "
+        "pytest.ini/tox.ini/setup.cfg (stab_escalate_below)",
+    )
+    cal.add_argument("--cache-dir", help="stabtest cache dir holding the gold store")
+    cal.set_defaults(func=_calibrate)
     return parser
 
 
@@ -93,6 +277,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args, rest))
     except StabtestError as error:
         print(f"stabtest: error: {error}", file=sys.stderr)
+        return 2
+    except (OSError, sqlite3.Error) as error:  # a file we could not read or write
+        print(f"stabtest: error: {type(error).__name__}: {error}", file=sys.stderr)
         return 2
 
 

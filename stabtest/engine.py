@@ -11,6 +11,7 @@ plan while the others wait and then read the cache.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -23,6 +24,7 @@ from stabtest.core.plan import GenerationParams, GenerationPlan, GenerationReque
 from stabtest.core.results import (
     AnswerResult,
     CaseResult,
+    GenerationStats,
     VariantResult,
     Verdict,
     answer_hash,
@@ -83,6 +85,7 @@ class Engine:
     variant_hook: Any = None
     _failure: str | None = None
     judge_hook: Any = None
+    stats: GenerationStats = field(default_factory=GenerationStats)
 
     # -- collaborators, created on first use -------------------------------------------
     @property
@@ -191,18 +194,39 @@ class Engine:
 
     def run_requests(self, requests: Sequence[GenerationRequest]) -> list[str]:
         """Answer ad-hoc requests (paraphrases, judge prompts) through the same cache."""
-        from stabtest.backends.runner import run_plan
-
         plan = GenerationPlan.build(self.backend_fingerprint(), requests)
         with self._lock():
-            texts = run_plan(
-                plan,
-                self.backend,
-                self.cache,
-                batch_size=self.settings.batch_size,
-                no_cache=self.settings.no_cache,
-            )
+            texts = self._run_plan(plan)
         return [texts[r.key(plan.fingerprint)] for r in requests]
+
+    def _run_plan(self, plan: GenerationPlan) -> dict[str, str]:
+        """Run a plan through the cache and count what it cost."""
+        from stabtest.backends.runner import run_plan
+
+        generated = [0]
+        started = time.perf_counter()
+        texts = run_plan(
+            plan,
+            self.backend,
+            self.cache,
+            batch_size=self.settings.batch_size,
+            no_cache=self.settings.no_cache,
+            on_batch=lambda done, _total: generated.__setitem__(0, done),
+        )
+        self.stats = self.stats.merged(
+            GenerationStats(
+                requests=len(plan.requests),
+                cached=len(plan.requests) - generated[0],
+                generated=generated[0],
+                generate_seconds=round(time.perf_counter() - started, 3),
+            )
+        )
+        return texts
+
+    def take_stats(self) -> GenerationStats:
+        """The cost since the last call (items attach it to their reports, once)."""
+        stats, self.stats = self.stats, GenerationStats()
+        return stats
 
     def execute(self) -> None:
         """Generate every pending request in one batched plan, then embed all answers."""
@@ -218,23 +242,15 @@ class Engine:
             raise
 
     def _execute(self, pending: list[Registered]) -> None:
-        from stabtest.backends.runner import run_plan
-
         plan = self.plan(pending)
         with self._lock():
-            self._answers.update(
-                run_plan(
-                    plan,
-                    self.backend,
-                    self.cache,
-                    batch_size=self.settings.batch_size,
-                    no_cache=self.settings.no_cache,
-                )
-            )
+            self._answers.update(self._run_plan(plan))
             texts = {self._answers[key] for key in plan.requests}
             for reg in pending:
                 texts.update(reference_texts(reg.case))
+            started = time.perf_counter()
             self.embedder.encode(sorted(texts))
+            self.stats.embed_seconds += round(time.perf_counter() - started, 3)
         self._executed.update((reg.scope, reg.case.id) for reg in pending)
 
     def _lock(self) -> Any:

@@ -54,10 +54,19 @@ def record(item: pytest.Item, kind: str, payload: Any) -> None:
     item.user_properties.append((PROPERTY, json.dumps({"kind": kind, "data": to_dict(payload)})))
 
 
+def record_cost(item: pytest.Item, engine: Engine) -> None:
+    """Attach what generation cost since the last item that reported it."""
+    stats = engine.take_stats()
+    if stats:
+        record(item, "generation", stats)
+
+
 def check_variant(item: pytest.Item, scope: str, case_id: str, variant_id: str) -> VariantResult:
     """Record a variant's result and raise if it failed or escalated."""
-    outcome = engine_of(item.config).outcome(scope, case_id)
+    engine = engine_of(item.config)
+    outcome = engine.outcome(scope, case_id)
     result = outcome.variants[variant_id]
+    record_cost(item, engine)
     record(item, "variant", result)
     if result.rejected:
         pytest.skip(f"variant rejected: {result.rejected}")
@@ -71,7 +80,9 @@ def check_variant(item: pytest.Item, scope: str, case_id: str, variant_id: str) 
 
 def check_case(item: pytest.Item, scope: str, case_id: str) -> CaseResult:
     """Record a case's metrics and raise if it missed a threshold."""
-    outcome = engine_of(item.config).outcome(scope, case_id)
+    engine = engine_of(item.config)
+    outcome = engine.outcome(scope, case_id)
+    record_cost(item, engine)
     record(item, "case", outcome.case)
     if not outcome.case.passed:
         raise CaseFailure(outcome.case, list(outcome.variants.values()))

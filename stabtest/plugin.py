@@ -87,7 +87,10 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = resolve_settings(cli, ini, read_pyproject(config.rootpath), config.rootpath)
     except ConfigError as error:
         raise pytest.UsageError(f"stabtest: {error}") from None
-    config.stash[ENGINE] = Engine(settings)
+    engine = Engine(settings)
+    engine.variant_hook = config.hook.stabtest_modify_variants  # firstresult: one tuple|None
+    engine.judge_hook = config.hook.stabtest_add_judges  # a list of every impl's list
+    config.stash[ENGINE] = engine
     config.pluginmanager.register(SuiteErrorGuard(), "stabtest-suite-errors")
     if not hasattr(config, "workerinput"):
         from stabtest.reporting.recorder import Recorder
@@ -95,6 +98,9 @@ def pytest_configure(config: pytest.Config) -> None:
         recorder = Recorder(settings)
         config.stash[RECORDER] = recorder
         config.pluginmanager.register(ReportHooks(recorder), "stabtest-report")
+    from stabtest.plugin_label_studio import configure_label_studio  # gold in, push out
+
+    configure_label_studio(config, config.stash[ENGINE], config.stash.get(RECORDER, None))
 
 
 def pytest_configure_node(node: Any) -> None:
@@ -264,6 +270,8 @@ class ReportHooks:
         self.recorder = recorder
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call":  # the teardown report carries the same properties again
+            return
         for name, value in report.user_properties:
             if name == "stabtest":
                 self.recorder.add(report.nodeid, json.loads(value))

@@ -10,6 +10,11 @@ from stabtest.core.errors import ConfigError
 
 
 def build_judges(names: Sequence[str], engine: Any = None) -> list[Judge]:
+    """The judges named in settings, in order. `llm_judge` asks the session's backend, so
+    it needs `engine`; listed, it judges every case with a reference. Unlisted, a session
+    (an `engine` given) still gets a dormant LLM judge that applies only to cases naming
+    `llm_judge` in their `checks` (see stabtest.annotators.llm_judge)."""
+    from stabtest.annotators.llm_judge import LLMJudge
     from stabtest.annotators.numeric import NumericJudge
     from stabtest.annotators.reference import ReferenceJudge
     from stabtest.annotators.semantic import SemanticJudge
@@ -22,14 +27,16 @@ def build_judges(names: Sequence[str], engine: Any = None) -> list[Judge]:
     judges: list[Judge] = []
     for name in names:
         if name == "llm_judge":
-            from stabtest.annotators.llm_judge import LLMJudge
-
+            if engine is None:
+                raise ConfigError("--stab-judges", "llm_judge needs a session to ask its model")
             judges.append(LLMJudge(engine))
         elif name in factories:
             judges.append(factories[name]())
         else:
             known = [*factories, "llm_judge"]
             raise ConfigError("--stab-judges", f"unknown judge {name!r}; known: {known}")
+    if "llm_judge" not in names and engine is not None:
+        judges.append(LLMJudge(engine, every_case=False))
     return judges
 
 

@@ -8,12 +8,22 @@ tie, it passes when it agrees with the canonical answer (the original prompt's).
 confidence grows with the majority's size. all-MiniLM-L6-v2 scores "...is Paris." vs
 "...is Lyon." at 0.75, so this judge misses single-entity contradictions: the
 correctness judges cover those.
+
+A failing answer is categorised by *where* it disagrees. Its siblings are the other
+samples of the same variant (the identical prompt asked again: `samples` > 1); the rest
+are the other variants' answers. It is `session_drift` when it has siblings and agrees
+with no larger share of them than of the other variants' answers (or there are no other
+variants): asking the same prompt again already gives something else, so the instability
+is run-to-run, not caused by the rewording. It is `semantic_divergence` when it agrees
+with its own siblings more than with the other variants (the wording moved the answer,
+and moved it consistently), or when it has no siblings (one sample per variant). Greedy
+samples are one answer, so greedy cases never drift.
 """
 
 from __future__ import annotations
 
 from stabtest.annotators.base import CaseEvidence
-from stabtest.core.results import Vote
+from stabtest.core.results import Category, Vote
 from stabtest.core.suite import Case
 
 
@@ -39,6 +49,9 @@ class SemanticJudge:
             to_canonical = 1.0 if i == canonical else float(sim[i, canonical])
             tie_break = i == canonical or evidence.agree(i, canonical)
             passed = tie_break if share == 0.5 else share > 0.5
+            category, reason = None, ""
+            if not passed:
+                category, reason = self._diagnose(evidence, i, others)
             votes.append(
                 Vote(
                     self.name,
@@ -47,9 +60,23 @@ class SemanticJudge:
                     score=round(share, 4),
                     reason=(
                         f"agrees with {share:.0%} of the other answers; cosine to the "
-                        f"original answer {to_canonical:.2f}"
+                        f"original answer {to_canonical:.2f}{reason}"
                     ),
-                    category=None if passed else "semantic_divergence",
+                    category=category,
                 )
             )
         return votes
+
+    @staticmethod
+    def _diagnose(evidence: CaseEvidence, i: int, others: list[int]) -> tuple[Category, str]:
+        """`session_drift` or `semantic_divergence` for a failing answer (see the module
+        docstring), and what the reason should add."""
+        index = evidence.answers[i].variant.index
+        siblings = [j for j in others if evidence.answers[j].variant.index == index]
+        if not siblings:
+            return "semantic_divergence", ""
+        across = [j for j in others if evidence.answers[j].variant.index != index]
+        within = sum(evidence.agree(i, j) for j in siblings) / len(siblings)
+        if across and within > sum(evidence.agree(i, j) for j in across) / len(across):
+            return "semantic_divergence", f"; agrees with {within:.0%} of its own prompt's samples"
+        return "session_drift", f"; drifts: agrees with {within:.0%} of its own prompt's samples"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, astuple, dataclass, field
 from typing import Any, Literal
 
 Outcome = Literal["pass", "fail", "escalate"]
@@ -169,6 +169,24 @@ class TrainingExample:
     uid: str = ""
     family: str = ""
     rejected: str | None = None
+
+
+@dataclass
+class GenerationStats:
+    """What a session cost: requests planned, answered from the cache, generated, timed.
+    Workers under xdist each report theirs; the report sums them."""
+
+    requests: int = 0
+    cached: int = 0
+    generated: int = 0
+    generate_seconds: float = 0.0
+    embed_seconds: float = 0.0
+
+    def __bool__(self) -> bool:
+        return self.requests > 0
+
+    def merged(self, other: GenerationStats) -> GenerationStats:
+        return GenerationStats(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
 
 @dataclass

@@ -136,6 +136,13 @@ OPTIONS: tuple[Option, ...] = (
         "Label Studio token (prefer the LABEL_STUDIO_API_KEY variable)",
         flag=False,
     ),
+    Option(
+        "label_studio_prefix",
+        str,
+        "stabtest",
+        "Label Studio project titles are '<prefix>: <suite>'",
+        flag=False,
+    ),
     Option("pull", _bool, False, "pull human labels from Label Studio before the run"),
 )
 
@@ -162,6 +169,7 @@ class Settings:
     suites: str = "suites/*.yaml suites/*.yml"
     label_studio: str | None = None
     label_studio_token: str | None = None
+    label_studio_prefix: str = "stabtest"
     pull: bool = False
     rootdir: str = "."
 

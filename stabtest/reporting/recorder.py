@@ -15,7 +15,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
-from stabtest.core.results import case_from_dict, variant_from_dict
+from stabtest.core.results import GenerationStats, case_from_dict, variant_from_dict
 from stabtest.core.settings import Settings
 from stabtest.reporting.summary import by_suite, summarize
 
@@ -33,9 +33,13 @@ class Recorder:
         self.cases: dict[str, dict[str, Any]] = {}
         self.report_path: Path | None = None
         self.extra: dict[str, Any] = {}
+        self.generation = GenerationStats()
 
     def add(self, nodeid: str, payload: dict[str, Any]) -> None:
         data = payload["data"]
+        if payload["kind"] == "generation":
+            self.generation = self.generation.merged(GenerationStats(**data))
+            return
         target = self.variants if payload["kind"] == "variant" else self.cases
         target[data["uid"]] = data
 
@@ -59,6 +63,7 @@ class Recorder:
             "finished_at": time.time(),
             "settings": settings,
             "summary": asdict(summarize(cases, variants)),
+            "generation": asdict(self.generation),
             "suites": {name: asdict(s) for name, s in by_suite(cases, variants).items()},
             "cases": sorted(self.cases.values(), key=lambda c: c["uid"]),
             "variants": sorted(self.variants.values(), key=lambda v: v["uid"]),

@@ -11,6 +11,20 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
+def _ap_lines(summary: dict[str, Any]) -> list[str]:
+    """Annotation Precision of the ensemble and of each judge, when humans labelled
+    answers of this run (their labels override the automatic verdicts)."""
+    extra = summary.get("extra") or {}
+    labelled = extra.get("human_labelled") or 0
+    if not labelled:
+        return []
+    judges = ", ".join(f"{j} {_fmt(ap)}" for j, ap in sorted(extra.get("ap_per_judge", {}).items()))
+    return [
+        f"human labels: {labelled} answer(s) | AP ensemble {_fmt(summary.get('ap'))}"
+        + (f" | AP per judge: {judges}" if judges else "")
+    ]
+
+
 def render_summary(report: dict[str, Any]) -> str:
     variants_by_case: dict[str, list[dict[str, Any]]] = {}
     for v in report["variants"]:
@@ -45,4 +59,12 @@ def render_summary(report: dict[str, Any]) -> str:
         f"SI {_fmt(s['si'])} (lower is better), FC {_fmt(s['fc'])}, RDR {_fmt(s['rdr'])}, "
         f"AP {_fmt(s['ap'])}"
     )
-    return table + "\n" + totals
+    lines = [table, totals, *_ap_lines(s)]
+    g = report.get("generation")
+    if g and g["requests"]:
+        lines.append(
+            f"generation: {g['requests']} requests, {g['cached']} from the cache, "
+            f"{g['generated']} generated in {g['generate_seconds']:.1f} s; "
+            f"embedding {g['embed_seconds']:.1f} s"
+        )
+    return "\n".join(lines)

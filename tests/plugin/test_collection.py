@@ -52,6 +52,21 @@ def test_consistent_right_answers_pass_and_report_metrics(pytester, stab_project
     }
 
 
+def test_rerun_answers_everything_from_the_cache_and_says_so(pytester, stab_project):
+    stab_project({"capitals.yaml": CAPITALS}, CONSISTENT)
+    report_path = pytester.path / "reports" / "stabtest.json"
+    pytester.runpytest().assert_outcomes(passed=6)
+    first = json.loads(report_path.read_text())["generation"]
+    assert (first["requests"], first["cached"], first["generated"]) == (5, 0, 5)
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=6)
+    result.stdout.fnmatch_lines(["generation: 5 requests, 5 from the cache, 0 generated*"])
+    again = json.loads(report_path.read_text())["generation"]
+    assert (again["cached"], again["generated"]) == (5, 0)
+    fresh = pytester.runpytest("--stab-no-cache")
+    fresh.stdout.fnmatch_lines(["generation: 5 requests, 0 from the cache, 5 generated*"])
+
+
 def test_contradicting_answers_fail_variant_and_case_with_explanations(pytester, stab_project):
     answers = {
         "which city": "Lyon is the capital of France.",
