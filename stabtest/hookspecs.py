@@ -1,4 +1,9 @@
-"""Hooks users implement in conftest.py or a plugin to extend stabtest."""
+"""Hooks users implement in conftest.py or a plugin to extend stabtest.
+
+The names start with `pytest_` because pytest only ever treats functions named
+`pytest_*` as hook implementations (a `stabtest_*` function in a conftest.py would be
+silently ignored, `@pytest.hookimpl` or not), as pytest-xdist's `pytest_xdist_*` do.
+"""
 
 from __future__ import annotations
 
@@ -10,17 +15,20 @@ hookspec = pluggy.HookspecMarker("pytest")
 
 
 @hookspec
-def stabtest_add_judges(settings: Any) -> list[Any] | None:
+def pytest_stabtest_add_judges(settings: Any) -> list[Any] | None:
     """Return extra judges (objects with name, aspect, applies(case), votes(evidence)) to
-    run beside the configured ones; every implementation's judges are added."""
+    run beside the configured ones; every implementation's judges are added. Called once
+    per process (xdist worker) when the first case is judged."""
 
 
 @hookspec(firstresult=True)
-def stabtest_modify_variants(case: Any, variants: tuple[Any, ...]) -> tuple[Any, ...] | None:
+def pytest_stabtest_modify_variants(case: Any, variants: tuple[Any, ...]) -> tuple[Any, ...] | None:
     """Return a replacement tuple of variants for a case (first non-None result wins). Keep
-    ids stable: a variant's id is its index."""
+    ids stable: a variant's id is its index. Runs at collection, in every xdist worker, so
+    it must be deterministic."""
 
 
 @hookspec
-def stabtest_report_written(path: Any, report: dict[str, Any]) -> None:
-    """Called after the JSON report is written, e.g. to upload it or compare baselines."""
+def pytest_stabtest_report_written(path: Any, report: dict[str, Any]) -> None:
+    """Called (in the controller only) after the JSON report is written, with its path and
+    the report as written, e.g. to upload it or compare baselines."""

@@ -88,8 +88,8 @@ def pytest_configure(config: pytest.Config) -> None:
     except ConfigError as error:
         raise pytest.UsageError(f"stabtest: {error}") from None
     engine = Engine(settings)
-    engine.variant_hook = config.hook.stabtest_modify_variants  # firstresult: one tuple|None
-    engine.judge_hook = config.hook.stabtest_add_judges  # a list of every impl's list
+    engine.variant_hook = config.hook.pytest_stabtest_modify_variants  # firstresult: one tuple|None
+    engine.judge_hook = config.hook.pytest_stabtest_add_judges  # a list of every impl's list
     config.stash[ENGINE] = engine
     config.pluginmanager.register(SuiteErrorGuard(), "stabtest-suite-errors")
     if not hasattr(config, "workerinput"):
@@ -292,6 +292,8 @@ class ReportHooks:
         if not self.recorder.has_results():
             return
         interrupted = exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
-        self.recorder.write(
+        path = self.recorder.write(
             status="interrupted" if interrupted else "complete", exitstatus=int(exitstatus)
         )
+        report = json.loads(path.read_text(encoding="utf-8"))  # exactly what was written
+        session.config.hook.pytest_stabtest_report_written(path=path, report=report)

@@ -23,7 +23,7 @@ How. One greedy request per answer, all of a case's requests in one `engine.run_
 call: batched by the backend and stored in the generation cache under the backend's
 fingerprint, so a rerun asks the model nothing (identical requests are deduplicated).
 The judge is the configured backend itself: the model grades its own answers. A judge on
-another backend can be added with the `stabtest_add_judges` hook, e.g.
+another backend can be added with the `pytest_stabtest_add_judges` hook, e.g.
 `LLMJudge(other_engine, name="big_judge")` (votes are keyed by judge name, so give it its
 own). A backend error propagates: a judge that cannot run is a configuration problem, not
 a vote.

@@ -82,9 +82,7 @@ def test_real_model_passes_the_easy_fact_fails_the_wrong_reference_and_reruns_fr
     assert {v["outcome"] for v in wrong_variants} == {"fail"}
     categories = {a["verdict"]["category"] for v in wrong_variants for a in v["answers"]}
     assert categories == {"hallucination"}
-    result.stdout.fnmatch_lines(
-        ["contradicting-reference: FC 0.000 < min_fc 0.500"]
-    )
+    result.stdout.fnmatch_lines(["contradicting-reference: FC 0.000 < min_fc 0.500"])
 
     # Both cases ask the same four prompts: the plan generates each once.
     assert report["generation"]["requests"] == 4

@@ -117,3 +117,46 @@ def test_ensemble_and_equivalence_give_expected_si():
     clusters = cluster(3, equivalence(ev, correct))
     assert clusters == [0, 0, 1]
     assert stability_index(clusters) == pytest.approx(2 / 3)
+
+
+def sampled(case: Case, layout: list[str]) -> CaseEvidence:
+    """One answer per letter; each string of `layout` is one variant's samples, and a
+    letter's vector says which answer it gives (`a` and `b` disagree)."""
+    vector = {"a": unit(1, 0), "b": unit(0, 1)}
+    answers, vectors = [], []
+    for index, samples in enumerate(layout):
+        variant = Variant(case.id, index, f"p{index}", "original" if index == 0 else "rule")
+        for sample, letter in enumerate(samples):
+            answers.append(Answer(variant, sample, letter))
+            vectors.append(vector[letter])
+    return CaseEvidence(case, answers, np.stack(vectors), {}, semantic_threshold=0.8)
+
+
+def failures(layout: list[str]) -> list[tuple[str, str | None]]:
+    votes = SemanticJudge().votes(sampled(FRANCE, layout))
+    return [(v.outcome, v.category) for v in votes if v.outcome == "fail"]
+
+
+def test_an_answer_its_own_prompt_does_not_repeat_is_session_drift():
+    # v0 asked three times gives b once; the other prompts agree on a
+    votes = SemanticJudge().votes(sampled(FRANCE, ["aab", "aaa"]))
+    assert [(v.outcome, v.category) for v in votes][2] == ("fail", "session_drift")
+    assert "drifts" in votes[2].reason
+    verdicts, _ = Ensemble([SemanticJudge()]).judge(sampled(FRANCE, ["aab", "aaa"]))
+    assert (verdicts[2].outcome, verdicts[2].category) == ("fail", "session_drift")
+    assert failures(["aab", "aaa"]) == [("fail", "session_drift")]
+    # repeats of one prompt only: any disagreement is drift
+    assert failures(["aaab"]) == [("fail", "session_drift")]
+    # the same prompt gives both answers everywhere: b is as alone at home as elsewhere
+    assert failures(["ab", "ab", "aa"]) == [("fail", "session_drift")] * 2
+
+
+def test_a_rewording_that_consistently_moves_the_answer_is_divergence():
+    # v1's three samples agree with each other and not with the other prompts
+    assert failures(["aaa", "bbb", "aaa"]) == [("fail", "semantic_divergence")] * 3
+    # v0 leans to b: half its own samples agree, none of the others
+    assert failures(["bba", "aaa", "aaa"]) == [("fail", "semantic_divergence")] * 2
+
+
+def test_one_sample_per_variant_is_never_drift():
+    assert failures(["a", "a", "b", "a"]) == [("fail", "semantic_divergence")]
