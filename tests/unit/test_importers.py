@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import SHARED_DATA as DATA  # the repo's root conftest: one place says where
 from stabtest.core.errors import ConfigError, SuiteError
 from stabtest.core.loader import build_case, parse_suite
 from stabtest.core.suite import Suite
@@ -22,13 +23,11 @@ from stabtest.importers._common import UniqueIds, slugify
 from stabtest.importers.gsm8k import final_answer
 from stabtest.importers.pararel import cloze_to_prompt
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-
 
 def _data(relative: str) -> Path:
     path = DATA / relative
     if not path.exists():
-        pytest.skip(f"reference data not found at {path} (see shared/data/README.md)")
+        pytest.skip(f"reference data not found at {path} (set STABTEST_SHARED_DATA)")
     return path
 
 
