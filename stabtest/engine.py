@@ -162,7 +162,7 @@ class Engine:
         return [self._cases[(scope, case.id)].variants for case in cases]
 
     def modify_variants(self, case: Case, variants: tuple[Variant, ...]) -> tuple[Variant, ...]:
-        """Let `stabtest_modify_variants` hook implementations replace a case's variants."""
+        """Let `pytest_stabtest_modify_variants` hook implementations replace a case's variants."""
         if self.variant_hook is None:
             return variants
         return self.variant_hook(case=case, variants=variants) or variants
