@@ -81,10 +81,11 @@ class LabelStudioHooks:
         from stabtest.adjudication.session import pull, pull_line
 
         self.pulled = pull(self.settings)
-        self.notes.append(pull_line(self.pulled))
-        self.notes += self.pulled.missing_projects
         if self.pulled.error:
             self.notes.append(self.pulled.error)
+            return
+        self.notes.append(pull_line(self.pulled))
+        self.notes += self.pulled.missing_projects
 
     def _record(self) -> None:
         if self.recorder is None:

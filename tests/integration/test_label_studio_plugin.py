@@ -17,7 +17,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx  # noqa: F401 - imported once here, not inside in-process runs
+# Imported once here, not inside in-process runs: httpx maps httpcore's errors to its own
+# through a table built on first use; a re-imported httpcore would escape that table.
+import httpcore  # noqa: F401
+import httpx  # noqa: F401
 import label_studio_sdk  # noqa: F401
 import pytest
 

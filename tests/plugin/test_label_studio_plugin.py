@@ -8,7 +8,10 @@ from __future__ import annotations
 import json
 import socket
 
-import httpx  # noqa: F401 - imported once here, not inside in-process runs
+# Imported once here, not inside in-process runs: httpx maps httpcore's errors to its own
+# through a table built on first use; a re-imported httpcore would escape that table.
+import httpcore  # noqa: F401
+import httpx  # noqa: F401
 import label_studio_sdk  # noqa: F401
 import pytest
 
@@ -125,6 +128,28 @@ def test_an_existing_gold_store_overrides_verdicts_and_shows_ap(
     assert summary["extra"]["ap_per_judge"] == {"reference": 1.0, "semantic": 0.5}
     assert report["label_studio"]["gold_labels"] == 3
     assert report["label_studio"]["push"] is None  # no URL, no push
+
+
+def test_a_failed_pull_is_reported_and_the_run_uses_the_labels_it_has(
+    pytester: pytest.Pytester, stab_project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", TOKEN)
+    stab_project({"capitals.yaml": CAPITALS}, ANSWERS)
+    _label(pytester)
+    url = f"http://127.0.0.1:{closed_port()}"
+    result = pytester.runpytest("--stab-pull", "--stab-label-studio", url)
+    result.assert_outcomes(passed=5, failed=1)
+    unreachable = (
+        f"Label Studio at {url} is unreachable*No labels were pulled; the gold store is unchanged."
+    )
+    result.stdout.fnmatch_lines(
+        [unreachable, "label studio: 3 human label(s) from * override automatic verdicts"]
+    )
+    result.stdout.fnmatch_lines(["*human labels: 2 answer(s)*", unreachable])  # again at the end
+    assert "pulled 0" not in result.stdout.str()
+    report = report_of(pytester)
+    assert "unreachable" in report["label_studio"]["pull"]["error"]
+    assert TOKEN not in result.stdout.str() + json.dumps(report)
 
 
 def test_xdist_workers_read_the_gold_store_too(pytester: pytest.Pytester, stab_project) -> None:
