@@ -204,24 +204,30 @@ class Engine:
         from stabtest.backends.runner import run_plan
 
         generated = [0]
+        total = [len(plan.requests)]  # to generate: all of them until the cache answered
+
+        def count(done: int, missing: int) -> None:
+            generated[0], total[0] = done, missing
+
         started = time.perf_counter()
-        texts = run_plan(
-            plan,
-            self.backend,
-            self.cache,
-            batch_size=self.settings.batch_size,
-            no_cache=self.settings.no_cache,
-            on_batch=lambda done, _total: generated.__setitem__(0, done),
-        )
-        self.stats = self.stats.merged(
-            GenerationStats(
-                requests=len(plan.requests),
-                cached=len(plan.requests) - generated[0],
-                generated=generated[0],
-                generate_seconds=round(time.perf_counter() - started, 3),
+        try:
+            return run_plan(
+                plan,
+                self.backend,
+                self.cache,
+                batch_size=self.settings.batch_size,
+                no_cache=self.settings.no_cache,
+                on_batch=count,
             )
-        )
-        return texts
+        finally:  # counted also when a batch fails: what was generated is in the cache
+            self.stats = self.stats.merged(
+                GenerationStats(
+                    requests=len(plan.requests),
+                    cached=len(plan.requests) - total[0],
+                    generated=generated[0],
+                    generate_seconds=round(time.perf_counter() - started, 3),
+                )
+            )
 
     def take_stats(self) -> GenerationStats:
         """The cost since the last call (items attach it to their reports, once)."""
@@ -231,7 +237,10 @@ class Engine:
     def execute(self) -> None:
         """Generate every pending request in one batched plan, then embed all answers."""
         if self._failure is not None:
-            raise StabtestError(f"the session's generation failed earlier: {self._failure}")
+            raise StabtestError(
+                f"the session's generation failed: {self._failure}; the answers generated "
+                "before it are cached and a rerun resumes from them"
+            )
         pending = self._pending()
         if not pending:
             return
@@ -265,9 +274,29 @@ class Engine:
         if key not in self._outcomes:
             if self._selected is not None:
                 self._selected.add(key)
-            self.execute()
+            try:
+                self.execute()
+            except Exception:
+                if not self._recover(self._cases[key]):
+                    raise
             self._outcomes[key] = self._judge(self._cases[key])
         return self._outcomes[key]
+
+    @property
+    def failure(self) -> str | None:
+        """Why the session's generation failed, if it did."""
+        return self._failure
+
+    def _recover(self, reg: Registered) -> bool:
+        """After a failed plan, a case whose answers all reached the cache before the
+        failure is still judged: a crash loses only what was never generated."""
+        fingerprint = self.backend_fingerprint()
+        keys = [request.key(fingerprint) for *_, request in reg.requests(self.settings.seed)]
+        found = self.cache.get_many(keys)
+        if len(found) < len(set(keys)):
+            return False
+        self._answers.update(found)
+        return True
 
     def _judge(self, reg: Registered) -> CaseOutcome:
         from stabtest.annotators.base import Answer, CaseEvidence
@@ -343,8 +372,10 @@ class Engine:
 def _human_verdict(
     label: Any, verdict: Verdict, correct: bool | None
 ) -> tuple[Verdict, bool | None]:
-    """A human label replaces the automatic verdict of the same answer (the automatic one is
-    kept as `auto_outcome` for Annotation Precision)."""
+    """A human label replaces the automatic verdict of the same answer. The automatic
+    outcome is kept as `auto_outcome` for Annotation Precision: `escalate` when the ensemble
+    escalated, so AP, like the gold store's and calibration's, counts only verdicts the
+    machine actually issued."""
     if label.outcome is None:
         return verdict, correct
     rationale = f": {label.rationale}" if label.rationale else ""
@@ -355,7 +386,7 @@ def _human_verdict(
         verdict.category if label.outcome == "fail" else None,
         f"human label ({label.annotator or 'annotator'}){rationale}",
         source="human",
-        auto_outcome=verdict.auto_outcome or verdict.outcome,
+        auto_outcome=verdict.outcome,
     )
     return human, label.correct if label.correct is not None else correct
 

@@ -277,20 +277,34 @@ class ReportHooks:
                 self.recorder.add(report.nodeid, json.loads(value))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if not self.recorder.has_results():
+        failure = terminalreporter.config.stash[ENGINE].failure
+        if not self.recorder.has_results() and failure is None:
             return
         from stabtest.reporting.terminal import render_summary
 
         terminalreporter.section("stabtest")
-        terminalreporter.write_line(render_summary(self.recorder.report()))
+        if self.recorder.has_results():
+            terminalreporter.write_line(render_summary(self.recorder.report()))
+        if failure is not None:
+            terminalreporter.write_line(
+                f"generation failed: {failure}; answers generated before it are cached, "
+                "a rerun resumes from them",
+                red=True,
+            )
         if self.recorder.report_path is not None:
             terminalreporter.write_line(f"report: {self.recorder.report_path}")
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        """Write the JSON report, also for failed or interrupted runs (marked so)."""
-        if not self.recorder.has_results():
+        """Write the JSON report, also for failed or interrupted runs (marked so), even
+        when they produced no result yet: the report then says what went wrong."""
+        engine = session.config.stash[ENGINE]
+        if session.config.option.collectonly or not (
+            self.recorder.has_results() or any(True for _ in engine.registered())
+        ):
             return
+        if engine.failure is not None:
+            self.recorder.extra["error"] = f"generation failed: {engine.failure}"
         interrupted = exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
         path = self.recorder.write(
             status="interrupted" if interrupted else "complete", exitstatus=int(exitstatus)

@@ -29,8 +29,9 @@ def run_plan(
     """key -> answer text for every request of the plan, in plan order.
 
     `no_cache` regenerates every request (the new answers still replace the stored ones).
-    `on_batch(done, total)` is called after each generated batch with the number of
-    requests generated so far and the number that had to be generated.
+    `on_batch(done, total)` is called once before generating (done = 0) and after each
+    generated batch, with the number of requests generated so far and the number that had
+    to be generated.
     """
     if batch_size < 1:
         raise BackendError(f"batch_size must be at least 1, got {batch_size}")
@@ -39,6 +40,8 @@ def run_plan(
         found = cache.get_many(plan.requests)
     missing = plan.missing(set(found))
     done = 0
+    if on_batch is not None:
+        on_batch(0, len(missing))
     for batch in batches(missing, batch_size):
         texts = backend.generate([request for _, request in batch])
         if len(texts) != len(batch):

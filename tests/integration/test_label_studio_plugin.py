@@ -228,8 +228,8 @@ def test_human_labels_override_verdicts_show_ap_and_calibrate_the_threshold(
     relabelled.stdout.fnmatch_lines(
         [
             "label studio: 3 human label(s) from *gold.sqlite override automatic verdicts",
-            "*AP 0.667",
-            "human labels: 3 answer(s) | AP ensemble 0.667 | "
+            "*AP 0.500",
+            "human labels: 3 answer(s) | AP ensemble 0.500 | "
             "AP per judge: reference 1.000, semantic 0.667",
             "label studio: pushed 0 task(s) to 1 project(s)*2 already there*",
         ]
@@ -238,7 +238,9 @@ def test_human_labels_override_verdicts_show_ap_and_calibrate_the_threshold(
     seen = verdicts(report)
     assert seen["v1"] == ("pass", "human") and seen["v2"] == ("fail", "human")
     assert seen["v0"] == ("pass", "human") and seen["v3"] == ("escalate", "auto")
-    assert report["summary"]["ap"] == pytest.approx(2 / 3)
+    # v0 was escalated: AP counts the two verdicts the machine issued (v1 wrong, v2 right),
+    # exactly as the gold store and calibration count them
+    assert report["summary"]["ap"] == pytest.approx(1 / 2)
     assert report["summary"]["extra"]["ap_per_judge"]["reference"] == 1.0
 
     # a label added later comes in with --stab-pull at the start of a run, before the
