@@ -73,7 +73,11 @@ def predicted_choices(answer: AnswerResult) -> tuple[bool | None, bool | None]:
 
 def prediction_result(answer: AnswerResult) -> list[dict[str, Any]]:
     """The pre-filled choices of the automatic verdict, in Label Studio's result format."""
-    stable, correct = predicted_choices(answer)
+    return choice_results(*predicted_choices(answer))
+
+
+def choice_results(stable: bool | None, correct: bool | None) -> list[dict[str, Any]]:
+    """The stable/correct choices as Label Studio result items (None: left unticked)."""
     result = []
     for name, value, yes, no in (
         (lc.STABLE, stable, lc.STABLE_YES, lc.STABLE_NO),

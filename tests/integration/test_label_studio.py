@@ -20,6 +20,7 @@ from stabtest.adjudication.client import pull_gold, push_results
 from stabtest.adjudication.gold import GoldStore
 from stabtest.adjudication.outbox import Outbox
 from stabtest.adjudication.server import LabelStudioServer
+from stabtest.adjudication.tasks import choice_results
 from stabtest.core.metrics import annotation_precision
 from stabtest.core.results import AnswerResult, VariantResult, Verdict, Vote, variant_uid
 
@@ -116,20 +117,7 @@ def annotate(
     why: str | None = None,
 ) -> Any:
     """What the labeling UI submits: the ticked choices and the filled text boxes."""
-    result: list[dict[str, Any]] = []
-    for name, value, yes, no in (
-        (lc.STABLE, stable, lc.STABLE_YES, lc.STABLE_NO),
-        (lc.CORRECT, correct, lc.CORRECT_YES, lc.CORRECT_NO),
-    ):
-        if value is not None:
-            result.append(
-                {
-                    "from_name": name,
-                    "to_name": lc.TO_NAME,
-                    "type": "choices",
-                    "value": {"choices": [yes if value else no]},
-                }
-            )
+    result = choice_results(stable, correct)
     for name, text in ((lc.CORRECTED_ANSWER, fix), (lc.RATIONALE, why)):
         if text is not None:
             result.append(
