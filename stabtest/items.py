@@ -89,12 +89,24 @@ def check_case(item: pytest.Item, scope: str, case_id: str) -> CaseResult:
     return outcome.case
 
 
-def render_failure(excinfo: pytest.ExceptionInfo[BaseException]) -> str | None:
-    from stabtest.reporting.failure import render_case, render_variant
+def render_failure(excinfo: pytest.ExceptionInfo[BaseException], tbstyle: str) -> str | None:
+    """The failure as stabtest explains it; one line under `--tb=line` / `--tb=no`, where
+    pytest shows no more (and a thousand full renderings would cost a second)."""
+    from stabtest.reporting.failure import (
+        case_headline,
+        render_case,
+        render_variant,
+        variant_headline,
+    )
 
+    brief = tbstyle in ("line", "no")
     if isinstance(excinfo.value, VariantFailure):
+        if brief:
+            return variant_headline(excinfo.value.result)
         return render_variant(excinfo.value.result, excinfo.value.original)
     if isinstance(excinfo.value, CaseFailure):
+        if brief:
+            return case_headline(excinfo.value.result)
         return render_case(excinfo.value.result, excinfo.value.variants)
     if isinstance(excinfo.value, StabtestError):
         return f"stabtest: {excinfo.value}"
@@ -132,7 +144,8 @@ class _StabItem(pytest.Item):
         self.add_marker(pytest.mark.stabtest)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
-        return render_failure(excinfo) or super().repr_failure(excinfo, style=style)
+        tbstyle = self.config.getoption("tbstyle", "auto")
+        return render_failure(excinfo, tbstyle) or super().repr_failure(excinfo, style=style)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         line = None if self.case.line is None else self.case.line - 1

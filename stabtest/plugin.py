@@ -207,7 +207,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if call.excinfo is not None and isinstance(item, pytest.Function):
         from stabtest.items import render_failure
 
-        rendered = render_failure(call.excinfo)
+        rendered = render_failure(call.excinfo, item.config.getoption("tbstyle", "auto"))
         if rendered is not None:
             report.longrepr = rendered
     return report

@@ -86,7 +86,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("no_cache", _bool, False, "ignore cached generations and generate afresh"),
     Option("report_dir", str, "reports", "directory for JSON and HTML reports", metavar="DIR"),
-    Option("batch_size", _positive_int, 16, "generation batch size", metavar="N"),
+    Option("batch_size", _positive_int, 32, "generation batch size", metavar="N"),
     Option("max_si", _probability, 0.5, "default maximum Stability Index per case", metavar="X"),
     Option(
         "min_fc", _probability, 0.5, "default minimum Factual Correctness per case", metavar="X"
@@ -159,7 +159,7 @@ class Settings:
     cache_dir: str = ".stabtest"
     no_cache: bool = False
     report_dir: str = "reports"
-    batch_size: int = 16
+    batch_size: int = 32
     max_si: float = 0.5
     min_fc: float = 0.5
     semantic_threshold: float = 0.8

@@ -49,12 +49,31 @@ def render_answer(
         ]
         for v in verdict.votes
     ]
-    text = head + "\n" + tabulate(rows, tablefmt="plain")
+    text = head + "\n" + tabulate(rows, tablefmt="plain", disable_numparse=True)
     if votes:
         text += "\n\n" + tabulate(
-            votes, headers=["judge", "vote", "conf", "score", "reason"], tablefmt="simple"
+            votes,
+            headers=["judge", "vote", "conf", "score", "reason"],
+            tablefmt="simple",
+            disable_numparse=True,  # values are formatted already; parsing them is slow
         )
     return text
+
+
+def variant_headline(result: VariantResult) -> str:
+    """One line: the variant, its first non-passing answer and why."""
+    answer = next((a for a in result.answers if a.verdict.outcome != "pass"), result.answers[0])
+    verdict = answer.verdict
+    category = f" ({verdict.category.replace('_', ' ')})" if verdict.category else ""
+    text = " ".join(answer.text.split())
+    return (
+        f"{result.case_id}[{result.variant_id}]: {verdict.outcome.upper()}{category}, "
+        f"answer {text[:60]!r}: {verdict.reason[:100]}"
+    )
+
+
+def case_headline(result: CaseResult) -> str:
+    return f"{result.case_id}: " + "; ".join(result.failures)
 
 
 def render_variant(result: VariantResult, original: VariantResult | None) -> str:
@@ -68,7 +87,7 @@ def render_case(result: CaseResult, variants: Sequence[VariantResult]) -> str:
     m = result.metrics
     fc = "n/a" if m.fc is None else f"{m.fc:.3f}"
     lines = [
-        f"{result.case_id}: " + "; ".join(result.failures),
+        case_headline(result),
         f"SI {m.si:.3f} (max {result.max_si}), FC {fc} (min {result.min_fc}), "
         f"RDR {m.rdr:.3f}: {m.clusters} distinct answers among {m.answers}",
     ]
@@ -85,5 +104,9 @@ def render_case(result: CaseResult, variants: Sequence[VariantResult]) -> str:
         for a in v.answers
     ]
     rows.sort(key=lambda row: (row[2], row[0]))
-    table = tabulate(rows, headers=["variant", "sample", "cluster", "correct", "prompt", "answer"])
+    table = tabulate(
+        rows,
+        headers=["variant", "sample", "cluster", "correct", "prompt", "answer"],
+        disable_numparse=True,
+    )
     return "\n".join(lines) + "\n\n" + table
