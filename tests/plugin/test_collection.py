@@ -87,6 +87,16 @@ def test_contradicting_answers_fail_variant_and_case_with_explanations(pytester,
     )
     result.stdout.fnmatch_lines(["*SI 0.400 > max_si 0.300*", "*FC 0.800*RDR 0.400*"])
 
+    brief = pytester.runpytest("--tb=line")
+    brief.stdout.fnmatch_lines(
+        [
+            "*capital-of-france[[]v1[]]: FAIL (hallucination), answer 'Lyon is the capital of "
+            "France.': reference: contains the wrong answer 'Lyon'",
+            "*capital-of-france: SI 0.400 > max_si 0.300",
+        ]
+    )
+    assert "original answer" not in brief.stdout.str()
+
 
 def test_thresholds_come_from_flag_ini_and_case_in_that_order(pytester, stab_project):
     answers = {
