@@ -20,8 +20,9 @@ from stabtest.core.settings import Settings
 def _run(args: argparse.Namespace, rest: list[str]) -> int:
     import pytest
 
-    targets = [a for a in rest if not a.startswith("-")]
-    return int(pytest.main([*rest, *([] if targets else ["suites"])]))
+    # pytest itself tells paths from option values: `testpaths` applies only when no path
+    # was given (guessing here would take `--stab-cache-dir DIR`'s DIR for a path).
+    return int(pytest.main(["-o", "testpaths=suites", *rest]))
 
 
 def _import(args: argparse.Namespace, rest: list[str]) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -170,3 +171,18 @@ def test_xdist_workers_collect_the_same_ids_and_results(pytester, stab_project):
     result.assert_outcomes(passed=6)
     report = json.loads((pytester.path / "reports" / "stabtest.json").read_text())
     assert sorted(v["uid"] for v in report["variants"]) == VARIANT_IDS
+
+
+def test_stabtest_run_collects_suites_even_with_option_values(pytester, stab_project):
+    stab_project({"capitals.yaml": CAPITALS}, CONSISTENT, ini="testpaths = tests\n")
+    (pytester.path / "tests").mkdir()
+    (pytester.path / "tests" / "test_other.py").write_text("def test_other():\n    assert 0\n")
+    cache = pytester.path / "elsewhere"
+    cache.mkdir()  # an existing directory as an option value must not become a test path
+    result = pytester.run(
+        sys.executable, "-m", "stabtest", "run", "--stab-cache-dir", str(cache), "-q"
+    )
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["*6 passed*"])
+    assert "test_other" not in result.stdout.str()
+    assert (cache / "cache.sqlite").is_file()
