@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from stabtest.core.errors import StabtestError
-from stabtest.core.settings import Settings
+from stabtest.core.settings import OPTIONS, Settings
 
 
 def _run(args: argparse.Namespace, rest: list[str]) -> int:
@@ -22,7 +22,19 @@ def _run(args: argparse.Namespace, rest: list[str]) -> int:
 
     # pytest itself tells paths from option values: `testpaths` applies only when no path
     # was given (guessing here would take `--stab-cache-dir DIR`'s DIR for a path).
-    return int(pytest.main(["-o", "testpaths=suites", *rest]))
+    return int(pytest.main(["-o", "testpaths=suites", *_join_values(rest)]))
+
+
+def _join_values(args: Sequence[str]) -> list[str]:
+    """`--stab-cache-dir DIR` -> `--stab-cache-dir=DIR`: pytest picks its rootdir before it
+    loads plugins, and would take an existing DIR for a test path there."""
+    valued = {o.cli for o in OPTIONS if o.flag and o.default is not False}
+    joined: list[str] = []
+    items = iter(args)
+    for arg in items:
+        value = next(items, None) if arg in valued else None
+        joined.append(arg if value is None else f"{arg}={value}")
+    return joined
 
 
 def _import(args: argparse.Namespace, rest: list[str]) -> int:

@@ -173,12 +173,15 @@ def test_xdist_workers_collect_the_same_ids_and_results(pytester, stab_project):
     assert sorted(v["uid"] for v in report["variants"]) == VARIANT_IDS
 
 
-def test_stabtest_run_collects_suites_even_with_option_values(pytester, stab_project):
+def test_stabtest_run_collects_suites_even_with_option_values(
+    pytester, stab_project, tmp_path_factory
+):
     stab_project({"capitals.yaml": CAPITALS}, CONSISTENT, ini="testpaths = tests\n")
     (pytester.path / "tests").mkdir()
     (pytester.path / "tests" / "test_other.py").write_text("def test_other():\n    assert 0\n")
-    cache = pytester.path / "elsewhere"
-    cache.mkdir()  # an existing directory as an option value must not become a test path
+    # an existing directory outside the project, given as an option value, must become
+    # neither a test path nor the rootdir
+    cache = tmp_path_factory.mktemp("elsewhere")
     result = pytester.run(
         sys.executable, "-m", "stabtest", "run", "--stab-cache-dir", str(cache), "-q"
     )
