@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -182,9 +183,8 @@ def test_stabtest_run_collects_suites_even_with_option_values(
     # an existing directory outside the project, given as an option value, must become
     # neither a test path nor the rootdir
     cache = tmp_path_factory.mktemp("elsewhere")
-    result = pytester.run(
-        sys.executable, "-m", "stabtest", "run", "--stab-cache-dir", str(cache), "-q"
-    )
+    command = Path(sys.executable).with_name("stabtest")  # the installed console script
+    result = pytester.run(command, "run", "--stab-cache-dir", str(cache), "-q")
     assert result.ret == 0, result.stdout.str()
     result.stdout.fnmatch_lines(["*6 passed*"])
     assert "test_other" not in result.stdout.str()
