@@ -299,13 +299,15 @@ class ReportHooks:
         """Write the JSON report, also for failed or interrupted runs (marked so), even
         when they produced no result yet: the report then says what went wrong."""
         engine = session.config.stash[ENGINE]
+        interrupted = exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
+        # A run that used no stability item (deselected, collect-only) keeps the last report.
+        used = self.recorder.has_results() or engine.failure is not None
         if session.config.option.collectonly or not (
-            self.recorder.has_results() or any(True for _ in engine.registered())
+            used or (interrupted and any(True for _ in engine.registered()))
         ):
             return
         if engine.failure is not None:
             self.recorder.extra["error"] = f"generation failed: {engine.failure}"
-        interrupted = exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
         path = self.recorder.write(
             status="interrupted" if interrupted else "complete", exitstatus=int(exitstatus)
         )

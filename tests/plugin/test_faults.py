@@ -106,3 +106,10 @@ def test_interrupted_run_still_writes_its_report(project, monkeypatch):
     monkeypatch.delenv("CRASH")
     project.runpytest().assert_outcomes(passed=6)
     assert _report(project)["generation"]["cached"] == 2
+
+
+def test_a_run_without_stability_items_keeps_the_last_report(project):
+    project.runpytest().assert_outcomes(passed=6)
+    before = _report(project)
+    project.runpytest("-k", "nothing-matches")
+    assert _report(project)["run_id"] == before["run_id"]
