@@ -89,13 +89,13 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _push(args: argparse.Namespace, rest: list[str]) -> int:
-    from stabtest.adjudication.session import push, push_fix, push_line, variants_of_report
+    from stabtest.adjudication.session import push, push_fix, variants_of_report
 
     settings = _settings(args)
     report_path = Path(args.report or Path(settings.report_path, "stabtest.json"))
     variants, run_id = variants_of_report(report_path)
     pushed = push(settings, variants, run_id=run_id)
-    print(push_line(pushed))
+    print(pushed.line())
     if not pushed.ok:
         error, *fix = push_fix(pushed, "`stabtest push` again", "--url")
         print(f"stabtest: error: {error}", *fix, sep="\n", file=sys.stderr)
@@ -104,14 +104,14 @@ def _push(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def _pull(args: argparse.Namespace, rest: list[str]) -> int:
-    from stabtest.adjudication.session import gold_path, pull, pull_line
+    from stabtest.adjudication.session import gold_path, pull
 
     settings = _settings(args)
     pulled = pull(settings)
     if not pulled.ok:
         print(f"stabtest: error: {pulled.error}", file=sys.stderr)
         return 1
-    print(pull_line(pulled))
+    print(pulled.line())
     from stabtest.adjudication.gold import GoldStore
 
     print(f"gold store: {gold_path(settings)} ({GoldStore(gold_path(settings)).count()} label(s))")

@@ -303,7 +303,7 @@ class ReportHooks:
         # A run that used no stability item (deselected, collect-only) keeps the last report.
         used = self.recorder.has_results() or engine.failure is not None
         if session.config.option.collectonly or not (
-            used or (interrupted and any(True for _ in engine.registered()))
+            used or (interrupted and any(engine.registered()))
         ):
             return
         if engine.failure is not None:

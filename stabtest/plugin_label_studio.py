@@ -78,13 +78,13 @@ class LabelStudioHooks:
         self.notes: list[str] = []
 
     def pull(self) -> None:
-        from stabtest.adjudication.session import pull, pull_line
+        from stabtest.adjudication.session import pull
 
         self.pulled = pull(self.settings)
         if self.pulled.error:
             self.notes.append(self.pulled.error)
             return
-        self.notes.append(pull_line(self.pulled))
+        self.notes.append(self.pulled.line())
         self.notes += self.pulled.missing_projects
 
     def _record(self) -> None:
@@ -119,6 +119,7 @@ class LabelStudioHooks:
             if exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR):
                 self.notes.append("label studio: nothing pushed, the run was interrupted")
             elif self.recorder.has_results():
+                from stabtest.adjudication.client import scrub
                 from stabtest.adjudication.session import push
                 from stabtest.core.results import variant_from_dict
 
@@ -127,8 +128,7 @@ class LabelStudioHooks:
                     self.pushed = push(self.settings, variants, run_id=self.recorder.run_id)
                 except Exception as error:  # the run's report must still be written
                     message = f"label studio: push failed: {type(error).__name__}: {error}"
-                    token = self.settings.token
-                    self.notes.append(message.replace(token, "***") if token else message)
+                    self.notes.append(scrub(message, self.settings.token))
         if self.recorder is not None and self.recorder.has_results():
             self._record()
         return (yield)
@@ -142,9 +142,9 @@ class LabelStudioHooks:
             lines.append(self.pulled.error)
         lines += [n for n in self.notes if "interrupted" in n or "push failed" in n]
         if self.pushed is not None:
-            from stabtest.adjudication.session import push_fix, push_line
+            from stabtest.adjudication.session import push_fix
 
-            lines.append(push_line(self.pushed))
+            lines.append(self.pushed.line())
             lines += push_fix(self.pushed, RERUN)
         if not lines:
             return

@@ -71,13 +71,18 @@ class PushReport:
     def ok(self) -> bool:
         return self.error is None
 
-    def summary(self) -> str:
-        text = (
-            f"Label Studio push to {self.url}: {self.selected} answer(s) selected, "
-            f"{self.imported} task(s) imported ({self.drained} from the outbox), "
-            f"{self.already_present} already there, {self.parked} in the outbox"
+    def line(self) -> str:
+        """One line: what the push did (the plugin's and the CLI's wording)."""
+        drained = f" ({self.drained} from the outbox)" if self.drained else ""
+        parked = f" in the outbox {self.outbox_path}" if self.parked else " in the outbox"
+        return (
+            f"label studio: pushed {self.imported} task(s){drained} to "
+            f"{len(self.projects)} project(s) at {self.url}, {self.already_present} "
+            f"already there, {self.parked} parked{parked}"
         )
-        return text + (f"\n{self.error}" if self.error else "")
+
+    def summary(self) -> str:
+        return self.line() + (f"\n{self.error}" if self.error else "")
 
 
 @dataclass
@@ -102,13 +107,16 @@ class PullReport:
     def ok(self) -> bool:
         return self.error is None
 
-    def summary(self) -> str:
-        text = (
-            f"Label Studio pull from {self.url}: {len(self.projects)} project(s), "
-            f"{self.annotated} annotated task(s): {self.inserted} new, {self.changed} changed, "
-            f"{self.unchanged} unchanged gold label(s)"
+    def line(self) -> str:
+        """One line: what the pull did (the plugin's and the CLI's wording)."""
+        return (
+            f"label studio: pulled {self.annotated} annotated task(s) from "
+            f"{len(self.projects)} project(s) at {self.url}: {self.inserted} new, "
+            f"{self.changed} changed, {self.unchanged} unchanged gold label(s)"
         )
-        lines = [text, *self.warnings, *self.missing_projects]
+
+    def summary(self) -> str:
+        lines = [self.line(), *self.warnings, *self.missing_projects]
         lines += [f"skipped unknown task: {t}" for t in self.unknown_tasks]
         if self.error:
             lines.append(self.error)
@@ -157,6 +165,11 @@ def describe_error(error: BaseException, url: str, token: str | None, consequenc
         )
     else:
         text = f"Label Studio at {url}: unexpected {type(error).__name__}: {error}. {consequence}"
+    return scrub(text, token)
+
+
+def scrub(text: str, token: str | None) -> str:
+    """The text with the token masked: no message, report or log shows it."""
     return text.replace(token, "***") if token else text
 
 

@@ -63,13 +63,17 @@ def load_gold(settings: Settings) -> GoldSnapshot | None:
     return GoldSnapshot(path, labels) if labels else None
 
 
-def pull(settings: Settings, url: str | None = None) -> PullReport:
-    """Pull the annotations of the `<prefix>: ...` projects into the gold store."""
+def _url(settings: Settings, url: str | None) -> str:
     url = url or settings.label_studio
     if not url:
         raise StabtestError(f"no Label Studio URL: set {URL_SETTINGS}")
+    return url
+
+
+def pull(settings: Settings, url: str | None = None) -> PullReport:
+    """Pull the annotations of the `<prefix>: ...` projects into the gold store."""
     return pull_gold(
-        url=url,
+        url=_url(settings, url),
         token=settings.token,
         store=GoldStore(gold_path(settings)),
         project_prefix=settings.label_studio_prefix,
@@ -84,12 +88,9 @@ def push(
 ) -> PushReport:
     """Push failed and escalated answers (after whatever the outbox holds), one project
     per suite; server trouble parks them in the outbox."""
-    url = url or settings.label_studio
-    if not url:
-        raise StabtestError(f"no Label Studio URL: set {URL_SETTINGS}")
     return push_results(
         variants,
-        url=url,
+        url=_url(settings, url),
         token=settings.token,
         outbox_path=outbox_path(settings),
         project_prefix=settings.label_studio_prefix,
@@ -120,17 +121,6 @@ def variants_of_report(path: Path) -> tuple[list[VariantResult], str | None]:
 # -- messages ------------------------------------------------------------------------------
 
 
-def push_line(report: PushReport) -> str:
-    """One line: what the push did. The token is never part of a report."""
-    drained = f" ({report.drained} from the outbox)" if report.drained else ""
-    parked = f" in the outbox {report.outbox_path}" if report.parked else " in the outbox"
-    return (
-        f"label studio: pushed {report.imported} task(s){drained} to "
-        f"{len(report.projects)} project(s) at {report.url}, {report.already_present} "
-        f"already there, {report.parked} parked{parked}"
-    )
-
-
 def push_fix(report: PushReport, rerun: str, url_setting: str = URL_SETTINGS) -> list[str]:
     """The error and what to do about it, when the push parked tasks."""
     if report.ok:
@@ -144,14 +134,6 @@ def push_fix(report: PushReport, rerun: str, url_setting: str = URL_SETTINGS) ->
     else:
         lines.append(f"fix: as above; then {rerun} sends the parked tasks")
     return lines
-
-
-def pull_line(report: PullReport) -> str:
-    return (
-        f"label studio: pulled {report.annotated} annotated task(s) from "
-        f"{len(report.projects)} project(s) at {report.url}: {report.inserted} new, "
-        f"{report.changed} changed, {report.unchanged} unchanged gold label(s)"
-    )
 
 
 def push_record(report: PushReport) -> dict[str, Any]:

@@ -143,11 +143,14 @@ class Cache:
 
     def count(self, fingerprint: str | None = None) -> int:
         """Stored generations, all or for one model fingerprint."""
+        return self._count("generations", fingerprint)
+
+    def _count(self, table: str, fingerprint: str | None) -> int:
         if fingerprint is None:
-            row = self.conn.execute("SELECT COUNT(*) FROM generations").fetchone()
+            row = self.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()
         else:
             row = self.conn.execute(
-                "SELECT COUNT(*) FROM generations WHERE fingerprint = ?", (fingerprint,)
+                f"SELECT COUNT(*) FROM {table} WHERE fingerprint = ?", (fingerprint,)
             ).fetchone()
         return int(row[0])
 
@@ -182,10 +185,4 @@ class Cache:
             self.conn.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?)", values)
 
     def count_embeddings(self, fingerprint: str | None = None) -> int:
-        if fingerprint is None:
-            row = self.conn.execute("SELECT COUNT(*) FROM embeddings").fetchone()
-        else:
-            row = self.conn.execute(
-                "SELECT COUNT(*) FROM embeddings WHERE fingerprint = ?", (fingerprint,)
-            ).fetchone()
-        return int(row[0])
+        return self._count("embeddings", fingerprint)

@@ -15,7 +15,6 @@ from stabtest.adjudication.paths import default_gold_path
 from stabtest.adjudication.session import (
     load_gold,
     push_fix,
-    push_line,
     variants_of_report,
 )
 from stabtest.cli import main
@@ -165,14 +164,14 @@ def test_push_messages_say_what_happened_and_how_to_fix_it() -> None:
     report = PushReport(url="http://ls", outbox_path="/c/outbox.sqlite", imported=3, drained=1)
     report.projects = {"stabtest: a": 1, "stabtest: b": 2}
     report.already_present = 4
-    assert push_line(report) == (
+    assert report.line() == (
         "label studio: pushed 3 task(s) (1 from the outbox) to 2 project(s) at http://ls, "
         "4 already there, 0 parked in the outbox"
     )
     assert push_fix(report, "x") == []
     down = PushReport(url="http://ls", outbox_path="/c/o.sqlite", parked=2)
     down.error = "Label Studio at http://ls is unreachable (ConnectError: refused). 2 kept"
-    line = push_line(down)
+    line = down.line()
     assert "0 task(s)" in line and "2 parked in the outbox /c/o.sqlite" in line
     error, fix = push_fix(down, "`stabtest push`", "--url")
     assert error == down.error and "--url" in fix and "`stabtest push`" in fix
