@@ -113,6 +113,8 @@ class CachedEmbedder:
     def __init__(self, inner: Embedder, cache: Cache):
         self.inner = inner
         self.cache = cache
+        self._seen: dict[str, np.ndarray] = {}  # this session's vectors: the session embeds
+        # every answer in one pass, then each case asks for its own again
 
     def fingerprint(self) -> str:
         return self.inner.fingerprint()
@@ -120,13 +122,15 @@ class CachedEmbedder:
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
-        fingerprint = self.fingerprint()
-        unique = list(dict.fromkeys(texts))
-        known = self.cache.get_embeddings(fingerprint, unique)
-        missing = [t for t in unique if t not in known]
-        if missing:
-            fresh = np.asarray(self.inner.encode(missing), dtype=np.float32)
-            new = dict(zip(missing, fresh, strict=True))
-            self.cache.put_embeddings(fingerprint, new)
-            known.update(new)
+        known = self._seen
+        unique = [t for t in dict.fromkeys(texts) if t not in known]
+        if unique:
+            fingerprint = self.fingerprint()
+            known.update(self.cache.get_embeddings(fingerprint, unique))
+            missing = [t for t in unique if t not in known]
+            if missing:
+                fresh = np.asarray(self.inner.encode(missing), dtype=np.float32)
+                new = dict(zip(missing, fresh, strict=True))
+                self.cache.put_embeddings(fingerprint, new)
+                known.update(new)
         return np.stack([known[t] for t in texts]).astype(np.float32, copy=False)

@@ -64,6 +64,10 @@ def test_cached_embedder_encodes_each_text_once(embedder: Counting, tmp_path: Pa
     np.testing.assert_allclose(second, first[[1, 0]], rtol=1e-6)
     cached.encode(["Paris.", "Marseille."])
     assert embedder.encoded[-1] == ["Marseille."]
+    # a later session (new wrapper, same cache file) reads them back, encodes nothing
+    again = CachedEmbedder(embedder, Cache(tmp_path / "c.sqlite")).encode(["Marseille.", "Lyon."])
+    assert embedder.encoded[-1] == ["Marseille."] and len(embedder.encoded) == 2
+    np.testing.assert_allclose(again[1], first[1], rtol=1e-6)
 
 
 def test_fingerprint_is_stable_and_does_not_import_torch() -> None:
