@@ -284,7 +284,8 @@ class ReportHooks:
 
         terminalreporter.section("stabtest")
         if self.recorder.has_results():
-            terminalreporter.write_line(render_summary(self.recorder.report()))
+            report = self.recorder.written or self.recorder.report()  # written: sessionfinish
+            terminalreporter.write_line(render_summary(report))
         if failure is not None:
             terminalreporter.write_line(
                 f"generation failed: {failure}; answers generated before it are cached, "

@@ -32,6 +32,7 @@ class Recorder:
         self.variants: dict[str, dict[str, Any]] = {}
         self.cases: dict[str, dict[str, Any]] = {}
         self.report_path: Path | None = None
+        self.written: dict[str, Any] | None = None  # the report as last written
         self.extra: dict[str, Any] = {}
         self.generation = GenerationStats()
 
@@ -74,7 +75,8 @@ class Recorder:
         directory = self.settings.report_path
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / REPORT_NAME
-        write_json(path, self.report(status, exitstatus))
+        self.written = self.report(status, exitstatus)
+        write_json(path, self.written)
         self.report_path = path
         return path
 
