@@ -25,12 +25,12 @@ from stabtest.adjudication import GoldStore, pull_gold, push_results  # noqa: E4
 from stabtest.adjudication.client import CHUNK  # noqa: E402
 from stabtest.adjudication.paths import default_template_dir  # noqa: E402
 from stabtest.adjudication.server import LabelStudioServer  # noqa: E402
+from stabtest.core.ids import variant_uid  # noqa: E402
 from stabtest.core.results import (  # noqa: E402
     AnswerResult,
     VariantResult,
     Verdict,
     Vote,
-    variant_uid,
 )
 
 

@@ -112,9 +112,9 @@ def main() -> None:
     if not args.pararel.is_dir():
         sys.exit(f"ParaRel data not found at {args.pararel}: pass --pararel DIR")
 
-    from stabtest.annotators.embedder import _minilm_dir
-    from stabtest.backends.hf import HFBackend
     from stabtest.core.settings import Settings
+    from stabtest.generation.embedder import _minilm_dir
+    from stabtest.generation.hf import HFBackend
 
     batch_size = Settings().batch_size
     backend = HFBackend(batch_size=batch_size)

@@ -7,7 +7,6 @@ work on files and servers without pytest.
 from __future__ import annotations
 
 import argparse
-import json
 import sqlite3
 import sys
 from collections.abc import Sequence
@@ -28,7 +27,7 @@ def _run(args: argparse.Namespace, rest: list[str]) -> int:
 def _join_values(args: Sequence[str]) -> list[str]:
     """`--stab-cache-dir DIR` -> `--stab-cache-dir=DIR`: pytest picks its rootdir before it
     loads plugins, and would take an existing DIR for a test path there."""
-    valued = {o.cli for o in OPTIONS if o.flag and o.default is not False}
+    valued = {o.cli for o in OPTIONS if o.flag and not o.switch}
     joined: list[str] = []
     items = iter(args)
     for arg in items:
@@ -60,10 +59,10 @@ def _import(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def _report(args: argparse.Namespace, rest: list[str]) -> int:
+    from stabtest.core.report import read_report
     from stabtest.reporting.terminal import render_summary
 
-    report = json.loads(Path(args.report).read_text(encoding="utf-8"))
-    print(render_summary(report))
+    print(render_summary(read_report(Path(args.report))))
     return 0
 
 
@@ -89,10 +88,11 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _push(args: argparse.Namespace, rest: list[str]) -> int:
-    from stabtest.adjudication.session import push, push_fix, variants_of_report
+    from stabtest.adjudication.actions import push, push_fix, variants_of_report
+    from stabtest.core.report import REPORT_NAME
 
     settings = _settings(args)
-    report_path = Path(args.report or Path(settings.report_path, "stabtest.json"))
+    report_path = Path(args.report or Path(settings.report_path, REPORT_NAME))
     variants, run_id = variants_of_report(report_path)
     pushed = push(settings, variants, run_id=run_id)
     print(pushed.line())
@@ -104,7 +104,7 @@ def _push(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def _pull(args: argparse.Namespace, rest: list[str]) -> int:
-    from stabtest.adjudication.session import gold_path, pull
+    from stabtest.adjudication.actions import gold_path, pull
 
     settings = _settings(args)
     pulled = pull(settings)
@@ -129,9 +129,9 @@ def _pct(value: float) -> str:
 def _calibrate(args: argparse.Namespace, rest: list[str]) -> int:
     from tabulate import tabulate
 
+    from stabtest.adjudication.actions import gold_path
     from stabtest.adjudication.calibrate import calibration_curve, choose_threshold
     from stabtest.adjudication.gold import GoldStore
-    from stabtest.adjudication.session import gold_path
 
     if not 0.0 <= args.target <= 1.0:
         raise StabtestError(f"--target {args.target}: expected a number between 0 and 1")

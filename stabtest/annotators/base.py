@@ -15,7 +15,7 @@ from typing import Literal, Protocol
 import numpy as np
 
 from stabtest.core.suite import Case
-from stabtest.core.variants import Variant
+from stabtest.core.variant import Variant
 
 Aspect = Literal["consistency", "correctness"]
 

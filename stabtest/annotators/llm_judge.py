@@ -19,14 +19,15 @@ When it runs. Two routes, both through `registry.build_judges`:
 A case that lists `llm_judge` but has no reference gets abstain votes that say why,
 rather than silently nothing.
 
-How. One greedy request per answer, all of a case's requests in one `engine.run_requests`
-call: batched by the backend and stored in the generation cache under the backend's
-fingerprint, so a rerun asks the model nothing (identical requests are deduplicated).
+How. One greedy request per answer, all of a case's requests in one call of the
+`generate` callable it was given (the session's Generator): batched by the backend and
+stored in the generation cache under the backend's fingerprint, so a rerun asks the model
+nothing (identical requests are deduplicated).
 The judge is the configured backend itself: the model grades its own answers. A judge on
 another backend can be added with the `pytest_stabtest_add_judges` hook, e.g.
-`LLMJudge(other_engine, name="big_judge")` (votes are keyed by judge name, so give it its
-own). A backend error propagates: a judge that cannot run is a configuration problem, not
-a vote.
+`LLMJudge(Generator(other_backend, ...), name="big_judge")` (votes are keyed by judge
+name, so give it its own). A backend error propagates: a judge that cannot run is a
+configuration problem, not a vote.
 
 The answer format asked for is two lines, `VERDICT: yes|no` and `CONFIDENCE: 0-100`.
 Parsing (`parse_judgement`) accepts `VERDICT` with `:`, `=` or `-`, any case, markdown
@@ -52,10 +53,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from stabtest.annotators.base import CaseEvidence
-from stabtest.core.plan import GenerationParams, GenerationRequest
+from stabtest.core.plan import Generate, GenerationParams, GenerationRequest
 from stabtest.core.results import Vote, VoteOutcome
 from stabtest.core.suite import Case
 
@@ -162,14 +162,14 @@ class LLMJudge:
 
     def __init__(
         self,
-        engine: Any,
+        generate: Generate | None,
         *,
         every_case: bool = True,
         params: GenerationParams = JUDGE_PARAMS,
         name: str = "llm_judge",
     ):
         self.name = name
-        self.engine = engine
+        self.generate = generate
         self.every_case = every_case
         self.params = params
 
@@ -183,12 +183,12 @@ class LLMJudge:
         if case.reference is None:
             reason = "no reference: the LLM judge grades correctness against a reference only"
             return [Vote(self.name, "abstain", 0.0, None, reason) for _ in evidence.answers]
-        if self.engine is None:
-            raise ValueError("LLMJudge needs the session engine to ask its backend")
+        if self.generate is None:
+            raise ValueError("LLMJudge needs a generate callable to ask its model")
         requests = [
             GenerationRequest(judge_prompt(case, a.text), self.params) for a in evidence.answers
         ]
-        raw = self.engine.run_requests(requests) if requests else []
+        raw = self.generate(requests) if requests else []
         return [self._vote(text) for text in raw]
 
     def _vote(self, raw: str) -> Vote:

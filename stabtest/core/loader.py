@@ -7,7 +7,7 @@ the user has to edit.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -98,19 +98,22 @@ def build_case(
     path: str = "<marker>",
     prefix: Loc = (),
     lines: Mapping[Loc, int] | None = None,
+    operators: Collection[str] | None = None,
 ) -> Case:
-    """Validate one case, with suite defaults merged underneath its own keys."""
+    """Validate one case, with suite defaults merged underneath its own keys. Operator
+    names in `perturbations` are checked against `operators` when given (the caller
+    passes the registry of stabtest.variants.perturb)."""
     lines = lines or {}
     data = _merge({k: v for k, v in (defaults or {}).items() if v is not None}, raw)
     data.setdefault("line", _line_for(prefix, lines))
     try:
-        return Case.model_validate(data)
+        return Case.model_validate(data, context={"operators": operators})
     except ValidationError as error:
         _raise_validation(path, error, prefix, lines)
         raise AssertionError("unreachable") from None
 
 
-def parse_suite(text: str, path: str) -> Suite:
+def parse_suite(text: str, path: str, operators: Collection[str] | None = None) -> Suite:
     """Parse suite text; `path` is only used for names and error messages."""
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
     try:
@@ -143,7 +146,7 @@ def parse_suite(text: str, path: str) -> Suite:
     if not isinstance(defaults, dict):
         raise SuiteError(path, "'defaults' must be a mapping", lines.get(("defaults",)), "defaults")
     try:
-        CaseDefaults.model_validate(defaults)
+        CaseDefaults.model_validate(defaults, context={"operators": operators})
     except ValidationError as error:
         _raise_validation(path, error, ("defaults",), lines)
     cases: list[Case] = []
@@ -154,7 +157,7 @@ def parse_suite(text: str, path: str) -> Suite:
             raise SuiteError(
                 path, "each case must be a mapping", lines.get(prefix), f"cases[{index}]"
             )
-        case = build_case(raw, defaults, path=path, prefix=prefix, lines=lines)
+        case = build_case(raw, defaults, path=path, prefix=prefix, lines=lines, operators=operators)
         if case.id in seen:
             raise SuiteError(
                 path,
@@ -168,14 +171,16 @@ def parse_suite(text: str, path: str) -> Suite:
     return Suite(name=name, path=path, cases=tuple(cases))
 
 
-def load_suite(path: Path | str, display_path: str | None = None) -> Suite:
+def load_suite(
+    path: Path | str, display_path: str | None = None, operators: Collection[str] | None = None
+) -> Suite:
     """Read and validate a suite file; errors name `display_path` (default: `path`)."""
     shown = display_path or str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
         raise SuiteError(shown, f"cannot read suite: {error.strerror}") from None
-    return parse_suite(text, shown)
+    return parse_suite(text, shown, operators)
 
 
 def dump_suite(

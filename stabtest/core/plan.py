@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
@@ -95,3 +95,8 @@ def batches(
         group.sort(key=lambda item: len(item[1].prompt), reverse=True)
         for start in range(0, len(group), size):
             yield group[start : start + size]
+
+
+Generate = Callable[[Sequence[GenerationRequest]], list[str]]
+"""Answers to requests, in order: what the LLM judge and the model paraphraser are given
+(a `stabtest.generation.generator.Generator` is one)."""

@@ -1,28 +1,31 @@
-"""What a run produces, as plain frozen dataclasses that round-trip through JSON.
+"""What a run produces, as frozen typed records that round-trip through JSON.
 
-The same records serve every later stage: the JSON report and baselines are lists of
-`CaseResult`; Label Studio tasks are built from `VariantResult`; a human's decision comes
-back as a `GoldLabel` keyed by (variant uid, answer hash); remediation turns gold failures
-into `TrainingExample`s.
+pydantic dataclasses: built positionally like any dataclass, validated and serialised by
+pydantic (derived values such as a variant's outcome are computed fields, so they are in
+the JSON for other tools but never stored twice). The same records serve every later
+stage: the run report (stabtest.core.report) holds `CaseResult`s and `VariantResult`s;
+Label Studio tasks are built from `VariantResult`; a human's decision comes back as a
+`GoldLabel` keyed by (variant uid, answer hash); remediation turns gold failures into
+`TrainingExample`s.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import asdict, astuple, dataclass, field
-from typing import Any, Literal
+from dataclasses import astuple, field
+from typing import Literal
+
+from pydantic import computed_field
+from pydantic.dataclasses import dataclass
+
+from stabtest.core.ids import case_uid
 
 Outcome = Literal["pass", "fail", "escalate"]
 VoteOutcome = Literal["pass", "fail", "abstain"]
 Category = Literal["semantic_divergence", "hallucination", "reasoning_breakdown", "session_drift"]
 
 _SPACE = re.compile(r"\s+")
-
-
-def variant_uid(suite_path: str, case_id: str, variant_id: str) -> str:
-    """The variant's id everywhere: pytest node id, report key, Label Studio external id."""
-    return f"{suite_path}::{case_id}[{variant_id}]"
 
 
 def answer_hash(text: str) -> str:
@@ -71,6 +74,7 @@ class AnswerResult:
     verdict: Verdict
     correct: bool | None = None
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def hash(self) -> str:
         return answer_hash(self.text)
@@ -92,6 +96,7 @@ class VariantResult:
     answers: tuple[AnswerResult, ...]
     rejected: str | None = None
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def outcome(self) -> Outcome:
         outcomes = {a.verdict.outcome for a in self.answers}
@@ -101,9 +106,14 @@ class VariantResult:
             return "escalate"
         return "pass"
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def confidence(self) -> float:
         return min((a.verdict.confidence for a in self.answers), default=1.0)
+
+    @property
+    def case_uid(self) -> str:
+        return case_uid(self.suite, self.case_id)
 
 
 @dataclass(frozen=True)
@@ -131,6 +141,7 @@ class CaseResult:
     failures: tuple[str, ...] = ()
     escalated: int = 0
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def passed(self) -> bool:
         return not self.failures
@@ -202,44 +213,13 @@ class RunSummary:
     fc: float | None = None
     rdr: float | None = None
     ap: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    ap_per_judge: dict[str, float | None] = field(default_factory=dict)
+    human_labelled: int = 0
 
 
-def to_dict(record: Any) -> dict[str, Any]:
-    """JSON-ready dict of any result record (dataclasses nest)."""
-    data = asdict(record)
-    if isinstance(record, VariantResult):
-        data["outcome"] = record.outcome
-        data["confidence"] = record.confidence
-        for answer, raw in zip(record.answers, data["answers"], strict=True):
-            raw["hash"] = answer.hash
-    if isinstance(record, CaseResult):
-        data["passed"] = record.passed
-    return data
+@dataclass(frozen=True)
+class CaseOutcome:
+    """One judged case: its result and its variants' results by variant id."""
 
-
-def _verdict(raw: dict[str, Any]) -> Verdict:
-    votes = tuple(Vote(**v) for v in raw.get("votes", ()))
-    return Verdict(**{**raw, "votes": votes})
-
-
-def variant_from_dict(raw: dict[str, Any]) -> VariantResult:
-    answers = tuple(
-        AnswerResult(
-            sample=a["sample"],
-            text=a["text"],
-            cluster=a["cluster"],
-            verdict=_verdict(a["verdict"]),
-            correct=a.get("correct"),
-        )
-        for a in raw["answers"]
-    )
-    fields = {k: v for k, v in raw.items() if k not in {"answers", "outcome", "confidence"}}
-    fields["operators"] = tuple(fields.get("operators", ()))
-    return VariantResult(**fields, answers=answers)
-
-
-def case_from_dict(raw: dict[str, Any]) -> CaseResult:
-    fields = {k: v for k, v in raw.items() if k not in {"metrics", "passed"}}
-    fields["failures"] = tuple(fields.get("failures", ()))
-    return CaseResult(**fields, metrics=CaseMetrics(**raw["metrics"]))
+    case: CaseResult
+    variants: dict[str, VariantResult]

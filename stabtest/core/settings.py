@@ -1,16 +1,19 @@
-"""Session settings: one table of options that the plugin, the ini file, `[tool.stabtest]`
-and the CLI all read, so a flag and its ini key can never drift apart.
+"""Session settings, declared once: each field of `Settings` carries its own help, parser
+and default, and the pytest flags, ini keys, `[tool.stabtest]` keys and the `stabtest`
+command are all generated from that one declaration, so they can never drift apart.
 
 Precedence: command-line flag > pytest ini key (`stab_<name>`) > `[tool.stabtest]` in
-pyproject.toml > built-in default.
+pyproject.toml > built-in default. Backend options (`--stab-backend-option KEY=VALUE`,
+ini `stab_backend_option` lines, the `[tool.stabtest.backend]` table) merge key by key in
+the same order.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import MISSING, Field, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +49,40 @@ def _positive_int(value: Any) -> int:
     return number
 
 
+def _scalar(text: str) -> Any:
+    """A backend option value from text: an int, a float, true/false, else the string."""
+    lowered = text.strip().lower()
+    if lowered in {"true", "false"}:
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _backend_options(value: Any) -> dict[str, Any]:
+    """`KEY=VALUE` strings (a list, or lines of one ini value), or a TOML table."""
+    if isinstance(value, Mapping):
+        return {str(k): v for k, v in value.items()}
+    items: Iterable[Any] = value.splitlines() if isinstance(value, str) else value
+    options: dict[str, Any] = {}
+    for item in items:
+        text = str(item).strip()
+        if not text:
+            continue
+        key, sep, raw = text.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"expected KEY=VALUE, got {text!r}")
+        options[key.strip()] = _scalar(raw.strip())
+    return options
+
+
 @dataclass(frozen=True)
 class Option:
-    """One setting: `--stab-<name>` flag (dashes), `stab_<name>` ini key, `name` in
-    `[tool.stabtest]`."""
+    """How one setting is spelled: `--stab-<name>` flag (dashes), `stab_<name>` ini key,
+    `name` in `[tool.stabtest]`."""
 
     name: str
     parse: Callable[[Any], Any]
@@ -57,6 +90,8 @@ class Option:
     help: str
     flag: bool = True
     metavar: str | None = None
+    repeat: bool = False
+    private: bool = False
 
     @property
     def cli(self) -> str:
@@ -66,111 +101,110 @@ class Option:
     def ini(self) -> str:
         return "stab_" + self.name
 
+    @property
+    def switch(self) -> bool:
+        """A flag without a value (`--stab-no-cache`)."""
+        return self.default is False
 
-OPTIONS: tuple[Option, ...] = (
-    Option("backend", str, "hf", "model backend name, entry point or module:attr", metavar="NAME"),
-    Option(
-        "model",
-        _optional_str,
-        None,
-        "model dir or id for the backend (default: bundled SmolLM2-135M-Instruct)",
-        metavar="PATH",
-    ),
-    Option("seed", int, 0, "seed for variants and sampling; same seed, same ids", metavar="N"),
-    Option(
-        "cache_dir",
-        str,
-        ".stabtest",
-        "directory for the generation cache and converted models",
-        metavar="DIR",
-    ),
-    Option("no_cache", _bool, False, "ignore cached generations and generate afresh"),
-    Option("report_dir", str, "reports", "directory for JSON and HTML reports", metavar="DIR"),
-    Option("batch_size", _positive_int, 32, "generation batch size", metavar="N"),
-    Option("max_si", _probability, 0.5, "default maximum Stability Index per case", metavar="X"),
-    Option(
-        "min_fc", _probability, 0.5, "default minimum Factual Correctness per case", metavar="X"
-    ),
-    Option(
-        "semantic_threshold",
-        _probability,
-        0.8,
-        "cosine at which two answers count as equivalent",
-        metavar="X",
-    ),
-    Option(
-        "escalate_below",
-        _probability,
-        0.0,
-        "verdicts less confident than this are escalated to humans",
-        metavar="X",
-    ),
-    Option(
-        "embedder",
-        str,
-        "minilm",
-        "answer embedder: minilm (bundled all-MiniLM-L6-v2), lexical, or module:attr",
-        metavar="NAME",
-    ),
-    Option(
-        "judges",
-        str,
-        "semantic,reference,numeric",
-        "comma-separated judges to run (add llm_judge for the LLM judge)",
-        metavar="LIST",
-    ),
-    Option(
-        "suites",
-        str,
-        "suites/*.yaml suites/*.yml",
-        "glob patterns (relative to rootdir) of YAML suites to collect",
-        flag=False,
-    ),
-    Option(
-        "label_studio", _optional_str, None, "Label Studio URL to push failures to", metavar="URL"
-    ),
-    Option(
-        "label_studio_token",
-        _optional_str,
-        None,
-        "Label Studio token (prefer the LABEL_STUDIO_API_KEY variable)",
-        flag=False,
-    ),
-    Option(
-        "label_studio_prefix",
-        str,
-        "stabtest",
-        "Label Studio project titles are '<prefix>: <suite>'",
-        flag=False,
-    ),
-    Option("pull", _bool, False, "pull human labels from Label Studio before the run"),
-)
 
-OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
+def setting(
+    default: Any,
+    parse: Callable[[Any], Any],
+    help: str,
+    *,
+    metavar: str | None = None,
+    flag: bool = True,
+    repeat: bool = False,
+    private: bool = False,
+) -> Any:
+    """A `Settings` field that is also an option (see `Option`)."""
+    spec = {
+        "parse": parse,
+        "help": help,
+        "metavar": metavar,
+        "flag": flag,
+        "repeat": repeat,
+        "private": private,
+    }
+    if isinstance(default, dict):
+        return field(default_factory=dict, metadata={"option": spec})
+    return field(default=default, metadata={"option": spec})
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Resolved settings of one session."""
+    """Resolved settings of one session; every field but `rootdir` is an option."""
 
-    backend: str = "hf"
-    model: str | None = None
-    seed: int = 0
-    cache_dir: str = ".stabtest"
-    no_cache: bool = False
-    report_dir: str = "reports"
-    batch_size: int = 32
-    max_si: float = 0.5
-    min_fc: float = 0.5
-    semantic_threshold: float = 0.8
-    escalate_below: float = 0.0
-    embedder: str = "minilm"
-    judges: str = "semantic,reference,numeric"
-    suites: str = "suites/*.yaml suites/*.yml"
-    label_studio: str | None = None
-    label_studio_token: str | None = None
-    label_studio_prefix: str = "stabtest"
-    pull: bool = False
+    backend: str = setting(
+        "hf", str, "model backend name, entry point or module:attr", metavar="NAME"
+    )
+    backend_options: dict[str, Any] = setting(
+        {},
+        _backend_options,
+        "option passed to the backend, repeatable (pyproject: [tool.stabtest.backend] table)",
+        metavar="KEY=VALUE",
+        repeat=True,
+    )
+    model: str | None = setting(
+        None,
+        _optional_str,
+        "model dir or id for the backend (default: bundled SmolLM2-135M-Instruct)",
+        metavar="PATH",
+    )
+    seed: int = setting(0, int, "seed for variants and sampling; same seed, same ids", metavar="N")
+    cache_dir: str = setting(
+        ".stabtest", str, "directory for the generation cache and converted models", metavar="DIR"
+    )
+    no_cache: bool = setting(False, _bool, "ignore cached generations and generate afresh")
+    report_dir: str = setting("reports", str, "directory for JSON and HTML reports", metavar="DIR")
+    batch_size: int = setting(32, _positive_int, "generation batch size", metavar="N")
+    max_si: float = setting(
+        0.5, _probability, "default maximum Stability Index per case", metavar="X"
+    )
+    min_fc: float = setting(
+        0.5, _probability, "default minimum Factual Correctness per case", metavar="X"
+    )
+    semantic_threshold: float = setting(
+        0.8, _probability, "cosine at which two answers count as equivalent", metavar="X"
+    )
+    escalate_below: float = setting(
+        0.0,
+        _probability,
+        "verdicts less confident than this are escalated to humans",
+        metavar="X",
+    )
+    embedder: str = setting(
+        "minilm",
+        str,
+        "answer embedder: minilm (bundled all-MiniLM-L6-v2), lexical, or module:attr",
+        metavar="NAME",
+    )
+    judges: str = setting(
+        "semantic,reference,numeric",
+        str,
+        "comma-separated judges to run (add llm_judge for the LLM judge)",
+        metavar="LIST",
+    )
+    suites: str = setting(
+        "suites/*.yaml suites/*.yml",
+        str,
+        "glob patterns (relative to rootdir) of YAML suites to collect",
+        flag=False,
+    )
+    label_studio: str | None = setting(
+        None, _optional_str, "Label Studio URL to push failures to", metavar="URL"
+    )
+    label_studio_token: str | None = setting(
+        None,
+        _optional_str,
+        "Label Studio token (prefer the LABEL_STUDIO_API_KEY variable)",
+        flag=False,
+        private=True,
+    )
+    label_studio_prefix: str = setting(
+        "stabtest", str, "Label Studio project titles are '<prefix>: <suite>'", flag=False
+    )
+    pull: bool = setting(False, _bool, "pull human labels from Label Studio before the run")
     rootdir: str = "."
 
     @property
@@ -189,30 +223,68 @@ class Settings:
     def token(self) -> str | None:
         return os.environ.get("LABEL_STUDIO_API_KEY") or self.label_studio_token
 
+    def public(self) -> dict[str, Any]:
+        """Every setting but the private ones (the token): what a report may keep."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name not in PRIVATE and f.name != "rootdir"
+        } | {"rootdir": self.rootdir}
+
     def __repr__(self) -> str:  # never show the token
         shown = {f.name: getattr(self, f.name) for f in fields(self)}
-        if shown["label_studio_token"]:
-            shown["label_studio_token"] = "***"
+        for name in PRIVATE:
+            if shown[name]:
+                shown[name] = "***"
         return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
 
 
+def _option(f: Field[Any]) -> Option:
+    default = {} if f.default is MISSING else f.default  # a dict default is a factory
+    return Option(f.name, default=default, **f.metadata["option"])
+
+
+OPTIONS: tuple[Option, ...] = tuple(_option(f) for f in fields(Settings) if "option" in f.metadata)
+OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
+PRIVATE = frozenset(option.name for option in OPTIONS if option.private)
+PYPROJECT_TABLE = "[tool.stabtest]"
+
+
 def read_pyproject(rootdir: Path) -> dict[str, Any]:
-    """The `[tool.stabtest]` table of rootdir/pyproject.toml, or {}."""
+    """The `[tool.stabtest]` table of rootdir/pyproject.toml (by option name), or {}.
+    A `[tool.stabtest.backend]` table gives the backend's options, and its `name` key
+    the backend itself."""
     path = rootdir / "pyproject.toml"
     if not path.is_file():
         return {}
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path} [tool.stabtest]", f"invalid TOML: {error}") from None
-    table = data.get("tool", {}).get("stabtest", {})
+        raise ConfigError(f"{path} {PYPROJECT_TABLE}", f"invalid TOML: {error}") from None
+    table = dict(data.get("tool", {}).get("stabtest", {}))
+    backend = table.get("backend")
+    if isinstance(backend, dict):
+        options = dict(backend)
+        name = options.pop("name", None)
+        table.pop("backend")
+        if name is not None:
+            table["backend"] = name
+        table["backend_options"] = options
     unknown = set(table) - set(OPTIONS_BY_NAME)
     if unknown:
         raise ConfigError(
-            f"{path} [tool.stabtest]",
+            f"{path} {PYPROJECT_TABLE}",
             f"unknown key(s) {sorted(unknown)}; known: {sorted(OPTIONS_BY_NAME)}",
         )
     return table
+
+
+def _given(raw: Any, from_cli: bool) -> bool:
+    if raw is None:
+        return False
+    if isinstance(raw, (list, tuple)) and not raw:
+        return False
+    return from_cli or not (isinstance(raw, str) and raw == "")
 
 
 def resolve_settings(
@@ -222,22 +294,32 @@ def resolve_settings(
     rootdir: Path | str = ".",
 ) -> Settings:
     """Merge the three sources (None means "not given") and parse every value, naming the
-    flag or key of a bad value."""
+    flag or key of a bad value. Repeatable options merge key by key."""
     values: dict[str, Any] = {"rootdir": str(rootdir)}
     for option in OPTIONS:
-        for source, label in (
-            (cli, option.cli),
-            (ini, option.ini),
-            (pyproject, f"[tool.stabtest] {option.name}"),
-        ):
+        sources = (
+            (cli, option.cli, True),
+            (ini, option.ini, False),
+            (pyproject, f"{PYPROJECT_TABLE} {option.name}", False),
+        )
+        parsed = []
+        for source, label, from_cli in sources:
             raw = source.get(option.name)
-            if raw is None or (isinstance(raw, str) and raw == "" and source is not cli):
+            if not _given(raw, from_cli):
                 continue
             try:
-                values[option.name] = option.parse(raw)
+                parsed.append(option.parse(raw))
             except (TypeError, ValueError) as error:
                 raise ConfigError(label, str(error)) from None
-            break
+            if not option.repeat:
+                break
+        if not parsed:
+            values[option.name] = {} if option.repeat else option.default
+        elif option.repeat:
+            merged: dict[str, Any] = {}
+            for part in reversed(parsed):  # lowest precedence first
+                merged.update(part)
+            values[option.name] = merged
         else:
-            values[option.name] = option.default
+            values[option.name] = parsed[0]
     return Settings(**values)

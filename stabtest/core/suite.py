@@ -11,7 +11,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 CASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -45,13 +52,14 @@ class Perturbations(_Frozen):
 
     @field_validator("operators")
     @classmethod
-    def _known_operators(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        from stabtest.core.perturb import OPERATORS
-
-        for name in value:
-            if name not in OPERATORS:
+    def _known_operators(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        """Checked against the operator names the loader's caller passes as validation
+        context (the registry lives in stabtest.variants, a layer above this one)."""
+        known = (info.context or {}).get("operators")
+        for name in value if known is not None else ():
+            if name not in known:
                 raise ValueError(
-                    f"unknown perturbation operator {name!r} (known: {', '.join(OPERATORS)})"
+                    f"unknown perturbation operator {name!r} (known: {', '.join(known)})"
                 )
         return value
 

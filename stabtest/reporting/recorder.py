@@ -1,27 +1,34 @@
-"""Collects the results that items attach to their reports and writes the JSON report.
+"""Collects the results that items attach to their reports and builds the RunReport.
 
 Runs in the controller process only, so it sees every xdist worker's results. The report
-is written atomically, and also for failed or interrupted runs (`status` says which), so a
-crashed run still leaves what it produced.
+is written (atomically, by stabtest.core.report) also for failed or interrupted runs:
+`status` says which, so a crashed run still leaves what it produced.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import time
 import uuid
-from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from stabtest.core.results import GenerationStats, case_from_dict, variant_from_dict
+from pydantic import TypeAdapter
+
+from stabtest.core.report import REPORT_NAME, RunReport, Status, write_report
+from stabtest.core.results import CaseResult, GenerationStats, VariantResult
 from stabtest.core.settings import Settings
 from stabtest.reporting.summary import by_suite, summarize
 
-REPORT_NAME = "stabtest.json"
-SCHEMA = 1
-PRIVATE_SETTINGS = {"label_studio_token"}
+PayloadKind = Literal["variant", "case", "generation"]
+_VARIANT = TypeAdapter(VariantResult)
+_CASE = TypeAdapter(CaseResult)
+_STATS = TypeAdapter(GenerationStats)
+
+
+def encode_payload(kind: PayloadKind, record: VariantResult | CaseResult | GenerationStats) -> str:
+    """One result as JSON for an item's report (it crosses xdist as a user property)."""
+    adapter: TypeAdapter[Any] = {"variant": _VARIANT, "case": _CASE, "generation": _STATS}[kind]
+    return f'{{"kind":"{kind}","data":{adapter.dump_json(record).decode()}}}'
 
 
 class Recorder:
@@ -29,62 +36,55 @@ class Recorder:
         self.settings = settings
         self.run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
         self.started_at = time.time()
-        self.variants: dict[str, dict[str, Any]] = {}
-        self.cases: dict[str, dict[str, Any]] = {}
-        self.report_path: Path | None = None
-        self.written: dict[str, Any] | None = None  # the report as last written
-        self.extra: dict[str, Any] = {}
+        self.variants: dict[str, VariantResult] = {}
+        self.cases: dict[str, CaseResult] = {}
         self.generation = GenerationStats()
+        self.report_path: Path | None = None
+        self.written: RunReport | None = None  # the report as last written
+        self.error: str | None = None
+        self.label_studio: dict[str, Any] | None = None
 
-    def add(self, nodeid: str, payload: dict[str, Any]) -> None:
-        data = payload["data"]
-        if payload["kind"] == "generation":
-            self.generation = self.generation.merged(GenerationStats(**data))
-            return
-        target = self.variants if payload["kind"] == "variant" else self.cases
-        target[data["uid"]] = data
+    def add_payload(self, payload: dict[str, Any]) -> None:
+        """A payload made by `encode_payload`, parsed back to its typed record."""
+        kind, data = payload["kind"], payload["data"]
+        if kind == "generation":
+            self.generation = self.generation.merged(_STATS.validate_python(data))
+        elif kind == "variant":
+            self.add_variant(_VARIANT.validate_python(data))
+        else:
+            self.add_case(_CASE.validate_python(data))
+
+    def add_variant(self, result: VariantResult) -> None:
+        self.variants[result.uid] = result
+
+    def add_case(self, result: CaseResult) -> None:
+        self.cases[result.uid] = result
 
     def has_results(self) -> bool:
         return bool(self.variants or self.cases)
 
-    def report(self, status: str = "running", exitstatus: int | None = None) -> dict[str, Any]:
-        cases = [case_from_dict(c) for c in self.cases.values()]
-        variants = [variant_from_dict(v) for v in self.variants.values()]
-        settings = {
-            f.name: getattr(self.settings, f.name)
-            for f in fields(self.settings)
-            if f.name not in PRIVATE_SETTINGS
-        }
-        return {
-            "schema": SCHEMA,
-            "run_id": self.run_id,
-            "status": status,
-            "exitstatus": exitstatus,
-            "started_at": self.started_at,
-            "finished_at": time.time(),
-            "settings": settings,
-            "summary": asdict(summarize(cases, variants)),
-            "generation": asdict(self.generation),
-            "suites": {name: asdict(s) for name, s in by_suite(cases, variants).items()},
-            "cases": sorted(self.cases.values(), key=lambda c: c["uid"]),
-            "variants": sorted(self.variants.values(), key=lambda v: v["uid"]),
-            **self.extra,
-        }
+    def report(self, status: Status = "running", exitstatus: int | None = None) -> RunReport:
+        cases = sorted(self.cases.values(), key=lambda c: c.uid)
+        variants = sorted(self.variants.values(), key=lambda v: v.uid)
+        return RunReport(
+            run_id=self.run_id,
+            status=status,
+            exitstatus=exitstatus,
+            started_at=self.started_at,
+            finished_at=time.time(),
+            settings=self.settings.public(),
+            summary=summarize(cases, variants),
+            generation=self.generation,
+            suites=by_suite(cases, variants),
+            cases=cases,
+            variants=variants,
+            error=self.error,
+            label_studio=self.label_studio,
+        )
 
-    def write(self, status: str, exitstatus: int | None = None) -> Path:
-        directory = self.settings.report_path
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / REPORT_NAME
+    def write(self, status: Status, exitstatus: int | None = None) -> Path:
+        path = self.settings.report_path / REPORT_NAME
         self.written = self.report(status, exitstatus)
-        write_json(path, self.written)
+        write_report(path, self.written)
         self.report_path = path
         return path
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write via a temporary file and rename, so a reader never sees half a report.
-    Compact: `indent` would switch json to its pure-Python encoder, 10x slower on the
-    report of a thousand variants (`python -m json.tool` pretty-prints it)."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, path)

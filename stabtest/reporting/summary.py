@@ -49,7 +49,8 @@ def summarize(cases: Sequence[CaseResult], variants: Sequence[VariantResult]) ->
         fc=mean(c.metrics.fc for c in cases),
         rdr=mean(c.metrics.rdr for c in cases),
         ap=annotation_precision(human_pairs(judged)),
-        extra={"ap_per_judge": per_judge, "human_labelled": len(human_pairs(judged))},
+        ap_per_judge=per_judge,
+        human_labelled=len(human_pairs(judged)),
     )
 
 

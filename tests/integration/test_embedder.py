@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stabtest.annotators.embedder import CachedEmbedder, Embedder, MiniLMEmbedder
-from stabtest.backends.cache import Cache
 from stabtest.core.errors import BackendError
+from stabtest.generation.cache import Cache
+from stabtest.generation.embedder import CachedEmbedder, Embedder, MiniLMEmbedder
 
 pytestmark = pytest.mark.integration
 
@@ -73,7 +73,7 @@ def test_cached_embedder_encodes_each_text_once(embedder: Counting, tmp_path: Pa
 def test_fingerprint_is_stable_and_does_not_import_torch() -> None:
     code = (
         "import sys\n"
-        "from stabtest.annotators.embedder import MiniLMEmbedder\n"
+        "from stabtest.generation.embedder import MiniLMEmbedder\n"
         "print(MiniLMEmbedder().fingerprint())\n"
         "heavy = [m for m in ('torch', 'sentence_transformers') if m in sys.modules]\n"
         "assert not heavy, heavy\n"

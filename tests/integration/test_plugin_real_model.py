@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from stabtest.backends.hf import default_cache_dir
+from stabtest.generation.hf import default_cache_dir
 
 # Resolved before pytester points HOME at a temporary dir: the converted model is reused.
 MODEL_CACHE = default_cache_dir()

@@ -12,13 +12,6 @@ import yaml  # noqa: F401
 
 # Import once here what the plugin imports lazily: pytester's in-process runs drop modules
 # first imported inside a run, and numpy and libyaml's C loader break when imported twice.
-import stabtest.annotators.ensemble
-import stabtest.annotators.lexical
-import stabtest.backends.cache
-import stabtest.backends.fake
-import stabtest.core.loader
-import stabtest.engine
-import stabtest.items  # noqa: F401
 
 Writer = Callable[..., None]
 

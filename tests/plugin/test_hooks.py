@@ -46,7 +46,7 @@ from pathlib import Path
 
 
 def pytest_stabtest_report_written(path, report):
-    seen = {"path": str(path), "status": report["status"], "variants": len(report["variants"])}
+    seen = {"path": str(path), "status": report.status, "variants": len(report.variants)}
     with Path("seen.jsonl").open("a") as out:
         print(json.dumps(seen), file=out)
 """

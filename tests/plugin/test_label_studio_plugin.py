@@ -15,11 +15,12 @@ import httpx  # noqa: F401
 import label_studio_sdk  # noqa: F401
 import pytest
 
-import stabtest.adjudication.session
-import stabtest.plugin_label_studio  # noqa: F401
+import stabtest.adjudication.actions
+import stabtest.pytest_plugin.label_studio  # noqa: F401
 from stabtest.adjudication.gold import GoldStore
 from stabtest.adjudication.paths import default_gold_path
-from stabtest.core.results import GoldLabel, answer_hash, variant_uid
+from stabtest.core.ids import variant_uid
+from stabtest.core.results import GoldLabel, answer_hash
 from tests.plugin.conftest import CAPITALS
 
 TOKEN = "tok-" + "9f3a" * 8
@@ -124,8 +125,8 @@ def test_an_existing_gold_store_overrides_verdicts_and_shows_ap(
     assert outcomes["v1"] == ("pass", "human") and outcomes["v2"] == ("fail", "human")
     assert outcomes["v0"] == ("pass", "auto")  # its label is for another answer
     summary = report["summary"]
-    assert summary["ap"] == 0.5 and summary["extra"]["human_labelled"] == 2
-    assert summary["extra"]["ap_per_judge"] == {"reference": 1.0, "semantic": 0.5}
+    assert summary["ap"] == 0.5 and summary["human_labelled"] == 2
+    assert summary["ap_per_judge"] == {"reference": 1.0, "semantic": 0.5}
     assert report["label_studio"]["gold_labels"] == 3
     assert report["label_studio"]["push"] is None  # no URL, no push
 

@@ -26,6 +26,7 @@ from stabtest.adjudication.tasks import (
     task_for,
     votes_from_json,
 )
+from stabtest.core.ids import variant_uid
 from stabtest.core.metrics import annotation_precision
 from stabtest.core.results import (
     AnswerResult,
@@ -34,7 +35,6 @@ from stabtest.core.results import (
     Verdict,
     Vote,
     answer_hash,
-    variant_uid,
 )
 
 TOKEN = "s3cret-token-value"

@@ -7,19 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from stabtest.backends import base
-from stabtest.backends.base import (
+from stabtest.core.errors import BackendError
+from stabtest.core.plan import GenerationParams, GenerationRequest
+from stabtest.generation import backend as base
+from stabtest.generation.backend import (
     BUILTIN_BACKENDS,
     ENTRY_POINT_GROUP,
     Backend,
     available_backends,
-    dir_digest,
-    file_digest,
     resolve_backend,
 )
-from stabtest.backends.fake import FakeBackend
-from stabtest.core.errors import BackendError
-from stabtest.core.plan import GenerationParams, GenerationRequest
+from stabtest.generation.fake import FakeBackend
+from stabtest.generation.fingerprint import dir_digest, file_digest
 
 GREEDY = GenerationParams()
 SAMPLED = GenerationParams(temperature=0.7)
@@ -32,8 +31,8 @@ class NotABackend:
 
 def test_builtin_names() -> None:
     assert BUILTIN_BACKENDS == {
-        "hf": "stabtest.backends.hf:HFBackend",
-        "fake": "stabtest.backends.fake:FakeBackend",
+        "hf": "stabtest.generation.hf:HFBackend",
+        "fake": "stabtest.generation.fake:FakeBackend",
     }
     assert {"hf", "fake"} <= set(available_backends())
 
@@ -52,7 +51,7 @@ def test_unset_generic_options_are_dropped_but_real_ones_are_not() -> None:
 
 
 def test_module_attr_spelling() -> None:
-    backend = resolve_backend("stabtest.backends.fake:FakeBackend", default="x")
+    backend = resolve_backend("stabtest.generation.fake:FakeBackend", default="x")
     assert isinstance(backend, FakeBackend)
     assert backend.default == "x"
 
@@ -71,7 +70,7 @@ def test_import_failure_names_the_module() -> None:
     with pytest.raises(BackendError, match=r"cannot import module 'no_such_pkg\.mod'"):
         resolve_backend("no_such_pkg.mod:Thing")
     with pytest.raises(BackendError, match="has no attribute 'Missing'"):
-        resolve_backend("stabtest.backends.fake:Missing")
+        resolve_backend("stabtest.generation.fake:Missing")
 
 
 def test_object_without_backend_interface_is_rejected() -> None:
@@ -81,7 +80,7 @@ def test_object_without_backend_interface_is_rejected() -> None:
 
 def test_entry_point_is_loaded_lazily(monkeypatch: pytest.MonkeyPatch) -> None:
     entry = importlib.metadata.EntryPoint(
-        name="mine", value="stabtest.backends.fake:FakeBackend", group=ENTRY_POINT_GROUP
+        name="mine", value="stabtest.generation.fake:FakeBackend", group=ENTRY_POINT_GROUP
     )
     groups: list[str] = []
 
@@ -90,7 +89,7 @@ def test_entry_point_is_loaded_lazily(monkeypatch: pytest.MonkeyPatch) -> None:
         return [entry]
 
     monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
-    assert available_backends()["mine"] == "stabtest.backends.fake:FakeBackend"
+    assert available_backends()["mine"] == "stabtest.generation.fake:FakeBackend"
     backend = resolve_backend("mine", default="from plugin")
     assert isinstance(backend, FakeBackend)
     assert backend.default == "from plugin"

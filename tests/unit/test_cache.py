@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stabtest.backends.cache import Cache
-from stabtest.backends.fake import FakeBackend
-from stabtest.backends.runner import run_plan
 from stabtest.core.errors import BackendError
 from stabtest.core.plan import GenerationParams, GenerationPlan, GenerationRequest
+from stabtest.generation.cache import Cache
+from stabtest.generation.fake import FakeBackend
+from stabtest.generation.runner import run_plan
 
 GREEDY = GenerationParams()
 SAMPLED = GenerationParams(temperature=0.8)

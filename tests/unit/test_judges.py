@@ -14,7 +14,7 @@ from stabtest.annotators.text import contains_phrase, final_number, normalize
 from stabtest.core.metrics import cluster, stability_index
 from stabtest.core.results import Vote
 from stabtest.core.suite import Case
-from stabtest.core.variants import Variant
+from stabtest.core.variant import Variant
 
 
 def unit(*values: float) -> np.ndarray:

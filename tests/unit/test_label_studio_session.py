@@ -4,19 +4,18 @@ commands' offline paths."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from stabtest.adjudication.client import PushReport
-from stabtest.adjudication.gold import GoldRecord, GoldStore
-from stabtest.adjudication.paths import default_gold_path
-from stabtest.adjudication.session import (
+from stabtest.adjudication.actions import (
     load_gold,
     push_fix,
     variants_of_report,
 )
+from stabtest.adjudication.client import PushReport
+from stabtest.adjudication.gold import GoldRecord, GoldStore
+from stabtest.adjudication.paths import default_gold_path
 from stabtest.cli import main
 from stabtest.core.configfiles import find_inifile, load_settings, read_ini, write_setting
 from stabtest.core.errors import ConfigError, StabtestError
@@ -190,23 +189,32 @@ def test_report_variants_errors_name_the_file(tmp_path: Path) -> None:
 
 
 def test_terminal_summary_shows_ap_per_judge_only_with_human_labels() -> None:
-    summary = {
-        "cases": 1,
-        "cases_failed": 0,
-        "variants": 2,
-        "variants_failed": 0,
-        "escalated": 0,
-        "si": 0.0,
-        "fc": 1.0,
-        "rdr": 0.5,
-        "ap": None,
-        "extra": {"ap_per_judge": {}, "human_labelled": 0},
-    }
-    report = {"cases": [], "variants": [], "summary": summary}
-    assert "AP per judge" not in render_summary(report)
-    summary["ap"] = 0.5
-    summary["extra"] = {"ap_per_judge": {"semantic": 0.5, "reference": None}, "human_labelled": 2}
-    text = render_summary(report)
+    from stabtest.core.report import RunReport
+    from stabtest.core.results import GenerationStats, RunSummary
+
+    def report(summary: RunSummary) -> RunReport:
+        return RunReport(
+            run_id="r",
+            status="complete",
+            started_at=0.0,
+            finished_at=1.0,
+            summary=summary,
+            generation=GenerationStats(),
+        )
+
+    summary = RunSummary(cases=1, variants=2, si=0.0, fc=1.0, rdr=0.5)
+    assert "AP per judge" not in render_summary(report(summary))
+    labelled = RunSummary(
+        cases=1,
+        variants=2,
+        si=0.0,
+        fc=1.0,
+        rdr=0.5,
+        ap=0.5,
+        ap_per_judge={"semantic": 0.5, "reference": None},
+        human_labelled=2,
+    )
+    text = render_summary(report(labelled))
     assert "human labels: 2 answer(s) | AP ensemble 0.500" in text
     assert "AP per judge: reference -, semantic 0.500" in text
 
@@ -310,14 +318,26 @@ def test_push_and_pull_need_a_url_and_a_readable_report(
 def test_push_from_a_report_parks_tasks_when_the_server_is_down(
     project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from stabtest.core.results import to_dict
+    from stabtest.core.report import RunReport, write_report
+    from stabtest.core.results import GenerationStats, RunSummary
     from tests.unit.test_adjudication import answer, variant, verdict
 
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", "s3cret-cli-token")
     report = project / "reports" / "stabtest.json"
     report.parent.mkdir()
     variants = [variant("v1", [answer("Lyon", verdict("fail"))])]
-    report.write_text(json.dumps({"run_id": "r1", "variants": [to_dict(v) for v in variants]}))
+    write_report(
+        report,
+        RunReport(
+            run_id="r1",
+            status="complete",
+            started_at=0.0,
+            finished_at=1.0,
+            summary=RunSummary(),
+            generation=GenerationStats(),
+            variants=variants,
+        ),
+    )
     assert main(["push", "--url", "http://127.0.0.1:9"]) == 1
     captured = capsys.readouterr()
     assert "pushed 0 task(s)" in captured.out and "1 parked" in captured.out

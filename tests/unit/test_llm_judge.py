@@ -21,8 +21,8 @@ from stabtest.annotators.registry import build_judges
 from stabtest.core.errors import ConfigError
 from stabtest.core.settings import Settings
 from stabtest.core.suite import Case
-from stabtest.core.variants import Variant
-from stabtest.engine import Engine
+from stabtest.core.variant import Variant
+from stabtest.session import Session
 
 FRANCE = Case(
     id="fr",
@@ -46,9 +46,10 @@ JUDGE_SAYS = {
 }
 
 
-def engine(tmp_path: Path, answers: dict[str, str] | None = None, **settings: str) -> Engine:
+def engine(tmp_path: Path, answers: dict[str, str] | None = None, **settings: str) -> Session:
     values = {"backend": "fake", "embedder": "lexical", "rootdir": str(tmp_path), **settings}
-    return Engine(Settings(**values), backend_options={"answers": answers or JUDGE_SAYS})
+    options = {"answers": answers or JUDGE_SAYS}
+    return Session(Settings(**values, backend_options=options))
 
 
 def evidence(case: Case, texts: list[str]) -> CaseEvidence:
@@ -115,7 +116,7 @@ def test_votes_pass_fail_and_abstain_with_the_raw_text(tmp_path):
         "Paris, obviously.",
         "It must be Paris.",
     ]
-    votes = LLMJudge(engine(tmp_path)).votes(evidence(FRANCE, texts))
+    votes = LLMJudge(engine(tmp_path).generator).votes(evidence(FRANCE, texts))
     assert [v.outcome for v in votes] == ["pass", "fail", "pass", "abstain", "abstain"]
     assert votes[0].confidence == MAX_CONFIDENCE  # 95 stated, capped
     assert votes[1].confidence == 0.8 and votes[1].category == "hallucination"
@@ -128,28 +129,28 @@ def test_votes_pass_fail_and_abstain_with_the_raw_text(tmp_path):
 def test_judge_requests_are_batched_deduplicated_and_cached(tmp_path):
     texts = ["The capital of France is Paris.", "It is Lyon, I think."] * 3
     first = engine(tmp_path)
-    votes = LLMJudge(first).votes(evidence(FRANCE, texts))
-    assert first.backend.calls == 1 and len(first.backend.batches[0]) == 2
+    votes = LLMJudge(first.generator).votes(evidence(FRANCE, texts))
+    assert first.generator.backend.calls == 1 and len(first.generator.backend.batches[0]) == 2
     again = engine(tmp_path)
-    assert LLMJudge(again).votes(evidence(FRANCE, texts)) == votes
-    assert again.backend.calls == 0  # a rerun asks the model nothing
+    assert LLMJudge(again.generator).votes(evidence(FRANCE, texts)) == votes
+    assert again.generator.backend.calls == 0  # a rerun asks the model nothing
 
 
 def test_case_without_reference_abstains_without_asking(tmp_path):
     session = engine(tmp_path)
-    votes = LLMJudge(session).votes(evidence(OPEN, ["Paris is big.", "A city."]))
+    votes = LLMJudge(session.generator).votes(evidence(OPEN, ["Paris is big.", "A city."]))
     assert [v.outcome for v in votes] == ["abstain", "abstain"]
     assert "no reference" in votes[0].reason
-    assert session._backend is None  # the backend was never even resolved
+    assert session.generator._backend is None  # the backend was never even resolved
 
 
 def test_malformed_judge_leaves_the_decision_to_the_other_judges(tmp_path):
     ev = evidence(FRANCE, ["Paris, obviously.", "It must be Paris."])
-    verdicts, correct = Ensemble([ReferenceJudge(), LLMJudge(engine(tmp_path))]).judge(ev)
+    verdicts, correct = Ensemble([ReferenceJudge(), LLMJudge(engine(tmp_path).generator)]).judge(ev)
     assert [v.outcome for v in verdicts] == ["pass", "pass"]
     assert correct == [True, True]
     assert all("reference:" in v.reason for v in verdicts)
-    alone, _ = Ensemble([LLMJudge(engine(tmp_path))]).judge(ev)
+    alone, _ = Ensemble([LLMJudge(engine(tmp_path).generator)]).judge(ev)
     assert [v.outcome for v in alone] == ["escalate", "escalate"]  # nobody could decide
 
 
@@ -157,7 +158,7 @@ def test_disagreeing_with_the_reference_judge_escalates(tmp_path):
     ev = evidence(FRANCE, ["Lyon is the capital.", "The capital of France is Paris."])
     sure, _ = Ensemble([ReferenceJudge()], escalate_below=0.6).judge(ev)
     assert [v.outcome for v in sure] == ["fail", "pass"]
-    ensemble = Ensemble([ReferenceJudge(), LLMJudge(engine(tmp_path))], escalate_below=0.6)
+    ensemble = Ensemble([ReferenceJudge(), LLMJudge(engine(tmp_path).generator)], escalate_below=0.6)
     verdicts, _ = ensemble.judge(ev)
     # reference: fail 0.9 (a known wrong answer); judge: pass 0.6 -> a split, 0.54 < 0.6
     assert verdicts[0].outcome == "escalate"
@@ -169,11 +170,11 @@ def test_disagreeing_with_the_reference_judge_escalates(tmp_path):
 def test_a_case_gets_the_judge_by_checks_or_by_settings(tmp_path):
     session = engine(tmp_path)
     plain = Case(id="p", prompt="Capital of France?", reference="Paris")
-    dormant = build_judges(["semantic", "reference"], session)[-1]
+    dormant = build_judges(["semantic", "reference"], session.generator)[-1]
     assert isinstance(dormant, LLMJudge)
     assert dormant.applies(FRANCE) and dormant.applies(OPEN)  # listed in checks
     assert not dormant.applies(plain)
-    [listed] = build_judges(["llm_judge"], session)
+    [listed] = build_judges(["llm_judge"], session.generator)
     assert listed.applies(plain) and listed.applies(FRANCE)
     assert not listed.applies(Case(id="o", prompt="Describe Paris."))  # nothing to judge
     assert [j.name for j in build_judges(["semantic"])] == ["semantic"]  # no session
@@ -181,7 +182,7 @@ def test_a_case_gets_the_judge_by_checks_or_by_settings(tmp_path):
         build_judges(["llm_judge"])
 
 
-def test_engine_runs_the_judge_for_a_case_that_asks_for_it(tmp_path):
+def test_session_runs_the_judge_for_a_case_that_asks_for_it(tmp_path):
     session = engine(tmp_path)
     case = FRANCE.model_copy(update={"paraphrases": ("Which city is the capital of France?",)})
     session.register("suite.yaml", case)

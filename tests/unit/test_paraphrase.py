@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stabtest.core.paraphrase import clean_paraphrase, paraphrase_prompt
+from stabtest.variants.paraphrase_prompt import clean_paraphrase, paraphrase_prompt
 
 CAPITAL = "What is the capital of France?"
 PROBLEM = "Sam has 12 apples and buys 3,500 more. How many apples does Sam have now?"

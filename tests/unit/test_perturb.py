@@ -12,8 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import stabtest.core.perturb as perturb_module
-from stabtest.core.perturb import (
+import stabtest.variants.perturb as perturb_module
+from stabtest.core.suite import Case, Perturbations
+from stabtest.variants.expand import VariantExpander
+from stabtest.variants.perturb import (
     OPERATORS,
     Operator,
     apply_operators,
@@ -23,8 +25,6 @@ from stabtest.core.perturb import (
     perturb,
     resolve_operators,
 )
-from stabtest.core.suite import Case, Perturbations
-from stabtest.core.variants import VariantExpander
 
 REQUIRED = {
     "casing",
@@ -314,7 +314,7 @@ def test_variant_expander_gives_distinct_stable_rule_variants() -> None:
 
 def test_core_module_imports_nothing_heavy() -> None:
     code = (
-        "import sys, stabtest.core.perturb\n"
+        "import sys, stabtest.variants.perturb\n"
         "heavy = {'hypothesis', 'pytest', 'torch', 'transformers', 'numpy'}\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
     )

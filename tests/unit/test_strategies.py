@@ -8,8 +8,8 @@ import pytest
 from hypothesis import find, given, settings
 from hypothesis import strategies as st
 
-from stabtest.core.perturb import OPERATORS, apply_operators, numbers_in
-from stabtest.strategies import Perturbation, operator_names, perturbations, perturbed
+from stabtest.variants.perturb import OPERATORS, apply_operators, numbers_in
+from stabtest.variants.strategies import Perturbation, operator_names, perturbations, perturbed
 
 QUESTION = "In your opinion, what is the largest planet in the solar system?"
 PROBLEM = "Sam has 12 apples and buys 3,500 more for $0.25 each. How many apples does Sam have?"

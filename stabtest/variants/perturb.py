@@ -598,7 +598,7 @@ def perturb(
 ) -> tuple[str, tuple[str, ...]]:
     """Draw `depth` distinct operators from `operators` (all when empty; fewer when fewer
     exist), apply them in stage order, and return (text, names that changed it).
-    Matches `stabtest.core.variants.Perturber`."""
+    Matches `stabtest.core.variant.Perturber`."""
     if depth < 0:
         raise ValueError(f"perturbation depth must be >= 0, got {depth}")
     pool = resolve_operators(operators)

@@ -1,47 +1,14 @@
-"""Variants: the equivalent forms of a case's prompt, with ids that never move.
-
-Ids are positional within fixed slots: `v0` is the original prompt, then the suite's own
-paraphrases, then the seeded rule perturbations, then the model-paraphrase slots. The same
-case and seed always give the same ids and texts, in every process and xdist worker.
-"""
+"""Expand a case into its variants: the original, the suite's paraphrases, seeded rule
+perturbations, and empty model-paraphrase slots that the session fills in one batch."""
 
 from __future__ import annotations
 
-import hashlib
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
 
-if TYPE_CHECKING:
-    from stabtest.core.suite import Case
-
-Family = Literal["original", "paraphrase", "rule", "model"]
-
-
-@dataclass(frozen=True)
-class Variant:
-    """One prompt to ask. `family` groups variants by origin (remediation holds families
-    out); `operators` names the perturbations that made a `rule` variant."""
-
-    case_id: str
-    index: int
-    text: str
-    family: Family
-    operators: tuple[str, ...] = ()
-    rejected: str | None = None
-
-    @property
-    def id(self) -> str:
-        return f"v{self.index}"
-
-
-def stable_seed(*parts: object) -> int:
-    """A 31-bit seed derived from its parts with SHA-256: unlike `hash()`, the same in
-    every process, so xdist workers and reruns agree; small enough for SQLite and torch."""
-    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
-    return int.from_bytes(digest[:4], "big") >> 1
-
+from stabtest.core.suite import Case
+from stabtest.core.variant import Variant, stable_seed
 
 Perturber = Callable[[str, Sequence[str], int, random.Random], tuple[str, tuple[str, ...]]]
 """(text, operator names, depth, rng) -> (perturbed text, operators applied)."""
@@ -49,8 +16,8 @@ Perturber = Callable[[str, Sequence[str], int, random.Random], tuple[str, tuple[
 
 @dataclass
 class VariantExpander:
-    """Expands a case into its variants. `perturb` is the rule engine (stabtest.core.perturb);
-    model paraphrases are filled in later by the session, so here they are empty slots."""
+    """Expands a case into its variants. `perturb` is the rule engine
+    (stabtest.variants.perturb by default)."""
 
     seed: int
     perturb: Perturber | None = None
@@ -87,6 +54,6 @@ class VariantExpander:
 
 
 def _default_perturber() -> Perturber:
-    from stabtest.core.perturb import perturb
+    from stabtest.variants.perturb import perturb
 
     return perturb

@@ -7,9 +7,13 @@ silently ignored, `@pytest.hookimpl` or not), as pytest-xdist's `pytest_xdist_*`
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pluggy
+
+if TYPE_CHECKING:
+    from stabtest.core.report import RunReport
 
 hookspec = pluggy.HookspecMarker("pytest")
 
@@ -29,6 +33,7 @@ def pytest_stabtest_modify_variants(case: Any, variants: tuple[Any, ...]) -> tup
 
 
 @hookspec
-def pytest_stabtest_report_written(path: Any, report: dict[str, Any]) -> None:
+def pytest_stabtest_report_written(path: Path, report: RunReport) -> None:
     """Called (in the controller only) after the JSON report is written, with its path and
-    the report as written, e.g. to upload it or compare baselines."""
+    the typed report as written (`stabtest.core.report.RunReport`), e.g. to upload it or
+    compare baselines."""

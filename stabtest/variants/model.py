@@ -10,20 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
 
 import numpy as np
 
-from stabtest.core.paraphrase import clean_paraphrase, paraphrase_prompt
-from stabtest.core.plan import GenerationParams, GenerationRequest
+from stabtest.core.embedding import Embedder
+from stabtest.core.plan import Generate, GenerationParams, GenerationRequest
 from stabtest.core.suite import Case
-from stabtest.core.variants import Variant
+from stabtest.core.variant import Variant
+from stabtest.variants.paraphrase_prompt import clean_paraphrase, paraphrase_prompt
 
 PARAPHRASE_PARAMS = GenerationParams(temperature=0.0, max_new_tokens=64)
 
 
 def fill_model_paraphrases(
-    engine: Any, cases: Sequence[tuple[Case, tuple[Variant, ...]]]
+    generate: Generate, embedder: Embedder, cases: Sequence[tuple[Case, tuple[Variant, ...]]]
 ) -> list[tuple[Variant, ...]]:
     """Fill the empty `model` slots of every case's variants; returns the new tuples."""
     slots = [
@@ -40,13 +40,13 @@ def fill_model_paraphrases(
         )
         for ci, _, attempt in slots
     ]
-    raw = engine.run_requests(requests)
+    raw = generate(requests)
     cleaned = [
         clean_paraphrase(text, cases[ci][0].prompt)
         for text, (ci, _, _) in zip(raw, slots, strict=True)
     ]
     originals = [case.prompt for case, _ in cases]
-    vectors = engine.embedder.encode(originals + [c or "" for c in cleaned])
+    vectors = embedder.encode(originals + [c or "" for c in cleaned])
     out = [list(variants) for _, variants in cases]
     for k, (ci, vi, _) in enumerate(slots):
         case = cases[ci][0]

@@ -1,13 +1,12 @@
-"""pytest collectors and items for YAML suites: thin glue over the engine.
+"""pytest collectors and items for YAML suites: thin glue over the session.
 
 A suite file collects one item per variant (`suites/capitals.yaml::capital-of-france[v3]`)
 and one per case (`...::capital-of-france[stability]`) that checks the case's thresholds.
-Items only read results: the engine has already planned the whole session.
+Items only read results: the session has already planned the whole run.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,14 +14,16 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from stabtest.core.errors import StabtestError, SuiteError
-from stabtest.core.results import CaseResult, VariantResult, to_dict
+from stabtest.core.ids import CASE_ITEM, item_name
+from stabtest.core.results import CaseResult, GenerationStats, VariantResult
+from stabtest.pytest_plugin.keys import OUTCOME_PROPERTY, RESULT_PROPERTY, SESSION
 
 if TYPE_CHECKING:
-    from stabtest.core.suite import Case
-    from stabtest.engine import Engine
+    from _pytest._code.code import TerminalRepr
 
-PROPERTY = "stabtest"
-CASE_ITEM = "stability"
+    from stabtest.core.suite import Case
+    from stabtest.reporting.recorder import PayloadKind
+    from stabtest.session import Session
 
 
 class VariantFailure(Exception):
@@ -43,33 +44,32 @@ class CaseFailure(Exception):
         self.variants = variants
 
 
-def engine_of(config: pytest.Config) -> Engine:
-    from stabtest.plugin import ENGINE
-
-    return config.stash[ENGINE]
-
-
-def record(item: pytest.Item, kind: str, payload: Any) -> None:
+def record(
+    item: pytest.Item, kind: PayloadKind, payload: VariantResult | CaseResult | GenerationStats
+) -> None:
     """Attach a result to the item's report as JSON, so it survives xdist."""
-    item.user_properties.append((PROPERTY, json.dumps({"kind": kind, "data": to_dict(payload)})))
+    from stabtest.reporting.recorder import encode_payload
+
+    item.user_properties.append((RESULT_PROPERTY, encode_payload(kind, payload)))
 
 
-def record_cost(item: pytest.Item, engine: Engine) -> None:
+def record_cost(item: pytest.Item, session: Session) -> None:
     """Attach what generation cost since the last item that reported it."""
-    stats = engine.take_stats()
+    stats = session.take_stats()
     if stats:
         record(item, "generation", stats)
 
 
 def check_variant(item: pytest.Item, scope: str, case_id: str, variant_id: str) -> VariantResult:
     """Record a variant's result and raise if it failed or escalated."""
-    engine = engine_of(item.config)
-    outcome = engine.outcome(scope, case_id)
+    session = item.config.stash[SESSION]
+    outcome = session.outcome(scope, case_id)
     result = outcome.variants[variant_id]
-    record_cost(item, engine)
+    record_cost(item, session)
     record(item, "variant", result)
     if result.rejected:
         pytest.skip(f"variant rejected: {result.rejected}")
+    item.user_properties.append((OUTCOME_PROPERTY, result.outcome))
     if result.outcome == "fail":
         raise VariantFailure(result, outcome.variants.get("v0"))
     if result.outcome == "escalate":
@@ -80,9 +80,9 @@ def check_variant(item: pytest.Item, scope: str, case_id: str, variant_id: str) 
 
 def check_case(item: pytest.Item, scope: str, case_id: str) -> CaseResult:
     """Record a case's metrics and raise if it missed a threshold."""
-    engine = engine_of(item.config)
-    outcome = engine.outcome(scope, case_id)
-    record_cost(item, engine)
+    session = item.config.stash[SESSION]
+    outcome = session.outcome(scope, case_id)
+    record_cost(item, session)
     record(item, "case", outcome.case)
     if not outcome.case.passed:
         raise CaseFailure(outcome.case, list(outcome.variants.values()))
@@ -118,12 +118,13 @@ class SuiteFile(pytest.File):
 
     def collect(self) -> Iterator[pytest.Item]:
         from stabtest.core.loader import load_suite
+        from stabtest.variants.perturb import OPERATORS
 
         scope = self.nodeid
         try:
-            suite = load_suite(self.path, display_path=scope)
-            engine = engine_of(self.config)
-            registered = zip(suite.cases, engine.register_all(scope, suite.cases), strict=True)
+            suite = load_suite(self.path, display_path=scope, operators=OPERATORS)
+            session = self.config.stash[SESSION]
+            registered = zip(suite.cases, session.register_all(scope, suite.cases), strict=True)
         except SuiteError as error:
             raise self.CollectError(str(error)) from None
         except StabtestError as error:
@@ -131,9 +132,9 @@ class SuiteFile(pytest.File):
         for case, variants in registered:
             for variant in variants:
                 yield VariantItem.from_parent(
-                    self, name=f"{case.id}[{variant.id}]", case=case, variant_id=variant.id
+                    self, name=item_name(case.id, variant.id), case=case, variant_id=variant.id
                 )
-            yield CaseItem.from_parent(self, name=f"{case.id}[{CASE_ITEM}]", case=case)
+            yield CaseItem.from_parent(self, name=item_name(case.id, CASE_ITEM), case=case)
 
 
 class _StabItem(pytest.Item):
@@ -143,7 +144,11 @@ class _StabItem(pytest.Item):
         self.scope = self.parent.nodeid if self.parent else ""
         self.add_marker(pytest.mark.stabtest)
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+    def repr_failure(
+        self,
+        excinfo: pytest.ExceptionInfo[BaseException],
+        style: Any = None,
+    ) -> str | TerminalRepr:
         tbstyle = self.config.getoption("tbstyle", "auto")
         return render_failure(excinfo, tbstyle) or super().repr_failure(excinfo, style=style)
 

@@ -7,7 +7,6 @@ messages alike. No pytest here; nothing imports the SDK until a server is really
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -18,7 +17,8 @@ from stabtest.adjudication.client import PullReport, PushReport, pull_gold, push
 from stabtest.adjudication.gold import GoldStore
 from stabtest.adjudication.paths import default_gold_path, default_outbox_path
 from stabtest.core.errors import StabtestError
-from stabtest.core.results import GoldLabel, VariantResult, variant_from_dict
+from stabtest.core.report import read_report
+from stabtest.core.results import GoldLabel, VariantResult
 from stabtest.core.settings import Settings
 
 URL_SETTINGS = "--stab-label-studio URL (ini stab_label_studio, [tool.stabtest] label_studio)"
@@ -101,21 +101,8 @@ def push(
 
 def variants_of_report(path: Path) -> tuple[list[VariantResult], str | None]:
     """The variants of a JSON report written by a run, and its run id."""
-    try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise StabtestError(
-            f"no report at {path}: run the suites first (stabtest run) or name a report file"
-        ) from None
-    except (OSError, ValueError) as error:
-        raise StabtestError(f"cannot read the report {path}: {error}") from None
-    try:
-        variants = [variant_from_dict(v) for v in report["variants"]]
-    except (KeyError, TypeError, ValueError) as error:
-        raise StabtestError(
-            f"{path} is not a stabtest report (no readable 'variants': {error!r})"
-        ) from None
-    return variants, report.get("run_id")
+    report = read_report(path)
+    return list(report.variants), report.run_id
 
 
 # -- messages ------------------------------------------------------------------------------

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from stabtest.backends.base import Backend
-from stabtest.backends.cache import Cache
 from stabtest.core.errors import BackendError
 from stabtest.core.plan import GenerationPlan, batches
+from stabtest.generation.backend import Backend
+from stabtest.generation.cache import Cache
 
 OnBatch = Callable[[int, int], None]
 

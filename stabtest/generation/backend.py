@@ -1,4 +1,4 @@
-"""The Backend protocol, the name -> backend registry, and cheap file fingerprints.
+"""The Backend protocol and the name -> backend registry.
 
 A backend is named on the command line (`--stab-backend hf`), so the registry maps names
 to "module:attr" strings and imports a backend only when it is chosen: picking the fake
@@ -8,13 +8,10 @@ backend must not import torch. Third-party backends register under the entry-poi
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.metadata
 import inspect
-import os
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from stabtest.core.errors import BackendError
@@ -23,8 +20,8 @@ from stabtest.core.plan import GenerationRequest
 ENTRY_POINT_GROUP = "stabtest.backends"
 
 BUILTIN_BACKENDS: dict[str, str] = {
-    "hf": "stabtest.backends.hf:HFBackend",
-    "fake": "stabtest.backends.fake:FakeBackend",
+    "hf": "stabtest.generation.hf:HFBackend",
+    "fake": "stabtest.generation.fake:FakeBackend",
 }
 
 
@@ -129,61 +126,3 @@ def resolve_backend(name: str, **options: Any) -> Backend:
             "interface (name, fingerprint(), generate(requests))"
         )
     return backend
-
-
-# -- cheap fingerprints ----------------------------------------------------------------
-
-_BLOCK = 64 * 1024
-_HEAD = 1024 * 1024
-_SAMPLES = 16
-
-
-def file_digest(path: Path) -> str:
-    """sha256 over the size, the first MiB and 16 evenly spaced 64 KiB blocks of a file.
-
-    Reads at most 2 MiB whatever the size, yet changes when a fine-tune rewrites the
-    weights in place with the same size (which a size or name check would miss), and it
-    stays the same when the file is merely copied (which an mtime check would not).
-    """
-    size = path.stat().st_size
-    digest = hashlib.sha256(str(size).encode())
-    with path.open("rb") as handle:
-        digest.update(handle.read(_HEAD))
-        span = size - _HEAD - _BLOCK
-        if span <= 0:
-            digest.update(handle.read())
-        else:  # the first sample starts right after the head, the last ends at the end
-            for index in range(_SAMPLES):
-                handle.seek(_HEAD + span * index // (_SAMPLES - 1))
-                digest.update(handle.read(_BLOCK))
-    return digest.hexdigest()
-
-
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".pth")
-# Small files that change answers too: configs, tokenizers, chat templates.
-TEXT_SUFFIXES = (".json", ".jinja", ".txt", ".model")
-_SMALL = 8 * 1024 * 1024
-
-
-def dir_digest(folder: Path) -> str:
-    """Fingerprint of a model directory: the content of its configs, tokenizer files and
-    chat template, and the `file_digest` of its weights (names relative to the folder)."""
-    digest = hashlib.sha256()
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for file in sorted(files):
-            path = Path(root, file)
-            rel = path.relative_to(folder).as_posix()
-            if file.endswith(WEIGHT_SUFFIXES):
-                part = file_digest(path)
-            elif file.endswith(TEXT_SUFFIXES):
-                size = path.stat().st_size
-                part = (
-                    file_digest(path)
-                    if size > _SMALL
-                    else hashlib.sha256(path.read_bytes()).hexdigest()
-                )
-            else:
-                continue
-            digest.update(f"{rel}\0{part}\0".encode())
-    return digest.hexdigest()

@@ -1,7 +1,7 @@
 """Hypothesis strategies over stabtest's perturbation operators, for `@given` tests.
 
     from hypothesis import given
-    from stabtest.strategies import perturbations
+    from stabtest.variants.strategies import perturbations
 
     @given(perturbations("What is the capital of France?", max_depth=2))
     def test_capital_is_stable(p):
@@ -11,7 +11,7 @@ A perturbation is drawn as a list of operator names (duplicates dropped) plus an
 so when a test fails hypothesis shrinks it toward FEWER operators, operators earlier in the
 registry, and seed 0: the failure it reports is the smallest perturbation that still breaks
 the model, which is the one worth reading. The same operators as suite `perturbations:` are used
-(stabtest.core.perturb), applied in the same stage order.
+(stabtest.variants.perturb), applied in the same stage order.
 
 Only users' tests import this module, so it may import hypothesis at the top.
 """
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from hypothesis import strategies as st
 
-from stabtest.core.perturb import application_order, apply_operators, resolve_operators
+from stabtest.variants.perturb import application_order, apply_operators, resolve_operators
 
 __all__ = ["Perturbation", "operator_names", "perturbations", "perturbed"]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from stabtest.core.perturb import NUMBER
+from stabtest.variants.perturb import NUMBER
 
 # Framed as "this sentence", not "this question": asked to rewrite a question, the model
 # answers it (measured: 0 usable rewrites in 16 with question-framed requests).

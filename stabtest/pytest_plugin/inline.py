@@ -12,10 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from stabtest.core.loader import build_case
-from stabtest.engine import CaseOutcome, Engine
-from stabtest.items import record, record_cost
+from stabtest.core.results import CaseOutcome
+from stabtest.pytest_plugin.items import record, record_cost
 from stabtest.reporting.failure import render_case, render_variant
+from stabtest.session import Session
 
 THRESHOLD_KEYS = ("max_si", "min_fc")
 
@@ -25,25 +28,27 @@ class StabilityError(AssertionError):
 
 
 class StabChecker:
-    def __init__(self, engine: Engine, node: Any):
-        self.engine = engine
+    def __init__(self, session: Session, node: pytest.Item):
+        self.session = session
         self.node = node
         self._count = 0
 
     def check(self, prompt: str, *, id: str | None = None, **fields: Any) -> CaseOutcome:
         """Run one case built from the same keys a YAML case takes; `max_si` and `min_fc`
         may be given directly. Results join the run's report."""
+        from stabtest.variants.perturb import OPERATORS
+
         self._count += 1
         thresholds = {k: fields.pop(k) for k in THRESHOLD_KEYS if k in fields}
         if thresholds:
             fields["thresholds"] = {**fields.get("thresholds", {}), **thresholds}
         raw = {"id": id or f"{self.node.name.split('[')[0]}-{self._count}", "prompt": prompt}
         raw.update({k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()})
-        case = build_case(raw, path=f"{self.node.nodeid} (stab.check)")
+        case = build_case(raw, path=f"{self.node.nodeid} (stab.check)", operators=OPERATORS)
         scope = self.node.nodeid
-        self.engine.register(scope, case)
-        outcome = self.engine.outcome(scope, case.id)
-        record_cost(self.node, self.engine)
+        self.session.register(scope, case)
+        outcome = self.session.outcome(scope, case.id)
+        record_cost(self.node, self.session)
         for variant in outcome.variants.values():
             record(self.node, "variant", variant)
         record(self.node, "case", outcome.case)

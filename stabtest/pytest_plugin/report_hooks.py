@@ -1,0 +1,63 @@
+"""Controller-side hooks (registered once, not in xdist workers): gather the results that
+items attached to their reports, print the table, write the JSON report."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from stabtest.pytest_plugin.keys import RESULT_PROPERTY, SESSION
+from stabtest.reporting.recorder import Recorder
+
+
+class ReportHooks:
+    def __init__(self, recorder: Recorder):
+        self.recorder = recorder
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call":  # the teardown report carries the same properties again
+            return
+        for name, value in report.user_properties:
+            if name == RESULT_PROPERTY:
+                self.recorder.add_payload(json.loads(str(value)))
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        failure = terminalreporter.config.stash[SESSION].failure
+        if not self.recorder.has_results() and failure is None:
+            return
+        from stabtest.reporting.terminal import render_summary
+
+        terminalreporter.section("stabtest")
+        if self.recorder.has_results():
+            report = self.recorder.written or self.recorder.report()  # written: sessionfinish
+            terminalreporter.write_line(render_summary(report))
+        if failure is not None:
+            terminalreporter.write_line(
+                f"generation failed: {failure}; answers generated before it are cached, "
+                "a rerun resumes from them",
+                red=True,
+            )
+        if self.recorder.report_path is not None:
+            terminalreporter.write_line(f"report: {self.recorder.report_path}")
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        """Write the JSON report, also for failed or interrupted runs (marked so), even
+        when they produced no result yet: the report then says what went wrong."""
+        stab = session.config.stash[SESSION]
+        interrupted = exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
+        # A run that used no stability item (deselected, collect-only) keeps the last report.
+        used = self.recorder.has_results() or stab.failure is not None
+        if session.config.option.collectonly or not (
+            used or (interrupted and len(stab.registry) > 0)
+        ):
+            return
+        if stab.failure is not None:
+            self.recorder.error = f"generation failed: {stab.failure}"
+        path = self.recorder.write(
+            status="interrupted" if interrupted else "complete", exitstatus=int(exitstatus)
+        )
+        written: Any = self.recorder.written
+        session.config.hook.pytest_stabtest_report_written(path=path, report=written)

@@ -1,0 +1,257 @@
+"""One stability session over one model: cases in, results out, one batched plan between.
+
+The session wires the pieces and owns nothing clever: a `CaseRegistry` (variants), a
+`Generator` (model + cache), an embedder, the judges' `Ensemble`, the pure `judge_case`
+and the pure threshold gate. The first time any result is asked for, every pending case's
+requests are generated in one plan and every answer is embedded in one pass; results are
+then computation over cached data, so a fully cached rerun never loads torch.
+
+Collaborators are built from settings unless handed in: remediation builds two sessions
+over two models in one process, each with its own generator.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Protocol
+
+from stabtest.core.errors import StabtestError
+from stabtest.core.gate import gate_case
+from stabtest.core.ids import case_uid, variant_uid
+from stabtest.core.results import (
+    AnswerResult,
+    CaseOutcome,
+    CaseResult,
+    GenerationStats,
+    GoldLabel,
+    VariantResult,
+    answer_hash,
+)
+from stabtest.core.settings import Settings
+from stabtest.core.variant import Variant
+from stabtest.variants.registry import CaseKey, CaseRegistry, Expanded, Registered, VariantHook
+
+if TYPE_CHECKING:
+    from stabtest.annotators.base import Judge
+    from stabtest.annotators.ensemble import Ensemble
+    from stabtest.core.embedding import Embedder
+    from stabtest.core.suite import Case
+    from stabtest.generation.generator import Generator
+
+
+class GoldLookup(Protocol):
+    """Human labels by (variant uid, answer hash): the gold store's snapshot."""
+
+    def lookup(self, uid: str, answer_hash: str) -> GoldLabel | None: ...
+
+
+ExtraJudges = Callable[[Settings], Sequence["Judge"]]
+
+
+class Session:
+    """Registry -> generator -> judges -> results, for one model."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        generator: Generator | None = None,
+        embedder: Embedder | None = None,
+        gold: GoldLookup | None = None,
+        modify_variants: VariantHook | None = None,
+        extra_judges: ExtraJudges | None = None,
+    ):
+        self.settings = settings
+        self._generator = generator
+        self._embedder = embedder
+        self.gold = gold
+        self.extra_judges = extra_judges
+        self.registry = CaseRegistry(
+            settings.seed, modify=modify_variants, paraphrase=self._paraphrase
+        )
+        self._answers: dict[str, str] = {}
+        self._outcomes: dict[CaseKey, CaseOutcome] = {}
+        self._failure: str | None = None
+        self._embed_seconds = 0.0
+
+    # -- collaborators, built on first use ----------------------------------------------
+    @property
+    def generator(self) -> Generator:
+        if self._generator is None:
+            from stabtest.generation.generator import Generator
+
+            self._generator = Generator.from_settings(self.settings)
+        return self._generator
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            from stabtest.generation.cache import Cache
+            from stabtest.generation.embedder import CachedEmbedder, resolve_embedder
+
+            cache = self.generator.cache or Cache(":memory:")
+            self._embedder = CachedEmbedder(resolve_embedder(self.settings.embedder), cache)
+        return self._embedder
+
+    @cached_property
+    def ensemble(self) -> Ensemble:
+        from stabtest.annotators.ensemble import Ensemble
+        from stabtest.annotators.registry import build_judges
+
+        judges = build_judges(self.settings.judge_names, generate=self.generator)
+        if self.extra_judges is not None:
+            judges += list(self.extra_judges(self.settings))
+        return Ensemble(judges, escalate_below=self.settings.escalate_below)
+
+    def _paraphrase(self, expanded: Expanded) -> list[tuple[Variant, ...]]:
+        from stabtest.variants.model import fill_model_paraphrases
+
+        return fill_model_paraphrases(self.generator, self.embedder, expanded)
+
+    # -- registration --------------------------------------------------------------------
+    def register(self, scope: str, case: Case) -> tuple[Variant, ...]:
+        return self.registry.register(scope, case)
+
+    def register_all(self, scope: str, cases: Sequence[Case]) -> list[tuple[Variant, ...]]:
+        return self.registry.register_all(scope, cases)
+
+    def fingerprint(self) -> str:
+        """The model's fingerprint: resolving it fails fast on a bad backend setting."""
+        return self.generator.fingerprint()
+
+    # -- execution -----------------------------------------------------------------------
+    @property
+    def failure(self) -> str | None:
+        """Why the session's generation failed, if it did."""
+        return self._failure
+
+    def execute(self) -> None:
+        """Generate every pending request in one batched plan, then embed all answers."""
+        if self._failure is not None:
+            raise StabtestError(
+                f"the session's generation failed: {self._failure}; the answers generated "
+                "before it are cached and a rerun resumes from them"
+            )
+        pending = self.registry.pending()
+        if not pending:
+            return
+        try:
+            self._execute(pending)
+        except Exception as error:
+            self._failure = f"{type(error).__name__}: {error}"
+            raise
+
+    def _execute(self, pending: list[Registered]) -> None:
+        seed = self.settings.seed
+        plan = self.generator.plan([r for reg in pending for *_, r in reg.requests(seed)])
+        with self.generator.lock():  # other workers wait, then read answers and vectors
+            self._answers.update(self.generator.run(plan))
+            texts = {self._answers[key] for key in plan.requests}
+            for reg in pending:
+                texts.update(reference_texts(reg.case))
+            started = time.perf_counter()
+            self.embedder.encode(sorted(texts))
+            self._embed_seconds += time.perf_counter() - started
+        self.registry.mark_executed(pending)
+
+    def take_stats(self) -> GenerationStats:
+        """What generation and embedding cost since the last call."""
+        stats = self.generator.take_stats() if self._generator is not None else GenerationStats()
+        stats.embed_seconds += round(self._embed_seconds, 3)
+        self._embed_seconds = 0.0
+        return stats
+
+    # -- results -------------------------------------------------------------------------
+    def outcome(self, scope: str, case_id: str) -> CaseOutcome:
+        """The judged case, generating the session's plan first if it has not run."""
+        key = (scope, case_id)
+        if key not in self._outcomes:
+            self.registry.want(key)
+            try:
+                self.execute()
+            except Exception:
+                if not self._recover(self.registry[key]):
+                    raise
+            self._outcomes[key] = self._judge(self.registry[key])
+        return self._outcomes[key]
+
+    def _recover(self, reg: Registered) -> bool:
+        """After a failed plan, a case whose answers all reached the cache before the
+        failure is still judged: a crash loses only what was never generated."""
+        fingerprint = self.fingerprint()
+        keys = [request.key(fingerprint) for *_, request in reg.requests(self.settings.seed)]
+        found = self.generator.cached(keys)
+        if len(found) < len(set(keys)):
+            return False
+        self._answers.update(found)
+        return True
+
+    def _judge(self, reg: Registered) -> CaseOutcome:
+        from stabtest.annotators.base import Answer, CaseEvidence
+        from stabtest.annotators.judging import judge_case
+
+        case, fingerprint = reg.case, self.fingerprint()
+        answers = [
+            Answer(variant, sample, self._answers[request.key(fingerprint)])
+            for variant, sample, request in reg.requests(self.settings.seed)
+        ]
+        texts = [a.text for a in answers]
+        refs = reference_texts(case)
+        vectors = self.embedder.encode(texts + refs)
+        evidence = CaseEvidence(
+            case,
+            answers,
+            vectors[: len(texts)],
+            {text: vectors[len(texts) + i] for i, text in enumerate(refs)},
+            self.settings.semantic_threshold,
+        )
+        labels = [self._gold_label(reg, a.variant, a.text) for a in answers]
+        judged = judge_case(evidence, self.ensemble, labels)
+        variants: dict[str, VariantResult] = {}
+        for variant in reg.variants:
+            rows = tuple(
+                AnswerResult(
+                    a.sample, a.text, judged.clusters[i], judged.verdicts[i], judged.correct[i]
+                )
+                for i, a in enumerate(answers)
+                if a.variant.index == variant.index
+            )
+            variants[variant.id] = VariantResult(
+                uid=variant_uid(reg.scope, case.id, variant.id),
+                suite=reg.scope,
+                case_id=case.id,
+                variant_id=variant.id,
+                family=variant.family,
+                prompt=variant.text,
+                operators=variant.operators,
+                reference=case.reference,
+                answers=rows,
+                rejected=variant.rejected,
+            )
+        gate = gate_case(
+            judged.metrics, case.thresholds, self.settings.max_si, self.settings.min_fc
+        )
+        result = CaseResult(
+            uid=case_uid(reg.scope, case.id),
+            suite=reg.scope,
+            case_id=case.id,
+            metrics=judged.metrics,
+            max_si=gate.max_si,
+            min_fc=gate.min_fc,
+            failures=gate.failures,
+            escalated=sum(v.outcome == "escalate" for v in judged.verdicts),
+        )
+        return CaseOutcome(result, variants)
+
+    def _gold_label(self, reg: Registered, variant: Variant, text: str) -> GoldLabel | None:
+        if self.gold is None:
+            return None
+        return self.gold.lookup(variant_uid(reg.scope, reg.case.id, variant.id), answer_hash(text))
+
+
+def reference_texts(case: Case) -> list[str]:
+    """The texts a case's answers are compared with: reference, aliases, known-wrong."""
+    texts = [case.reference, *case.aliases, *case.incorrect] if case.reference else []
+    return [t for t in texts if t]
