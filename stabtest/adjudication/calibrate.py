@@ -49,7 +49,7 @@ def calibration_curve(rows: Iterable[CalibrationRow]) -> list[CurvePoint]:
         curve.append(
             CurvePoint(
                 threshold=threshold,
-                ap=annotation_precision((r.auto, r.human) for r in kept),  # type: ignore[misc]
+                ap=annotation_precision((r.auto, r.human) for r in kept),
                 escalation_rate=escalated / total if total else 0.0,
                 kept=len(kept),
                 escalated=escalated,

@@ -177,7 +177,9 @@ def _connect(url: str, token: str, timeout: float) -> Any:
     from label_studio_sdk import LabelStudio
 
     # One retry rides out a blip; more would only delay parking the tasks.
-    return LabelStudio(base_url=url, api_key=token, timeout=timeout, max_retries=1)
+    return LabelStudio(  # type: ignore[no-untyped-call]
+        base_url=url, api_key=token, timeout=timeout, max_retries=1
+    )
 
 
 def _projects(client: Any, prefix: str) -> dict[str, int]:

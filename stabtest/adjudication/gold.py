@@ -322,9 +322,9 @@ class GoldStore:
 
     def precision(self) -> dict[str, float | None]:
         """AP of the ensemble ("ensemble") and of each judge, from the store alone."""
-        result = {"ensemble": annotation_precision(self.auto_vs_human())}  # type: ignore[arg-type]
+        result = {"ensemble": annotation_precision(self.auto_vs_human())}
         for judge in self.judges():
-            result[judge] = annotation_precision(self.auto_vs_human(judge))  # type: ignore[arg-type]
+            result[judge] = annotation_precision(self.auto_vs_human(judge))
         return result
 
     def calibration_rows(self) -> list[CalibrationRow]:

@@ -212,7 +212,7 @@ class LabelStudioServer:
             command,
             env=self._env(data_dir, home),
             stdin=subprocess.DEVNULL,
-            stdout=self._log_file,  # type: ignore[arg-type]
+            stdout=self._log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )

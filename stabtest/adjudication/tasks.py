@@ -102,7 +102,7 @@ def votes_json(votes: Sequence[Vote]) -> str:
 def votes_from_json(text: object) -> tuple[Vote, ...]:
     """Votes stored in task data; malformed data gives no votes rather than an error."""
     try:
-        raw = json.loads(text) if isinstance(text, str) else text
+        raw: Any = json.loads(text) if isinstance(text, str) else text
         return tuple(Vote(**v) for v in raw or ())
     except (TypeError, ValueError):
         return ()

@@ -14,6 +14,8 @@ from typing import Literal, Protocol
 
 import numpy as np
 
+from stabtest.core.embedding import Vectors
+from stabtest.core.results import Vote
 from stabtest.core.suite import Case
 from stabtest.core.variant import Variant
 
@@ -36,8 +38,8 @@ class CaseEvidence:
 
     case: Case
     answers: Sequence[Answer]
-    vectors: np.ndarray
-    reference_vectors: dict[str, np.ndarray] = field(default_factory=dict)
+    vectors: Vectors
+    reference_vectors: dict[str, Vectors] = field(default_factory=dict)
     semantic_threshold: float = 0.8
     agrees: Callable[[int, int], bool] | None = None
     """Answer equivalence set by the ensemble once correctness is known; by default,
@@ -56,7 +58,7 @@ class CaseEvidence:
                 return i
         return 0
 
-    def similarity(self) -> np.ndarray:
+    def similarity(self) -> Vectors:
         return np.clip(self.vectors @ self.vectors.T, -1.0, 1.0)
 
     def reference_similarity(self, i: int, texts: Sequence[str]) -> float | None:
@@ -74,8 +76,7 @@ class Judge(Protocol):
 
     def applies(self, case: Case) -> bool: ...
 
-    def votes(self, evidence: CaseEvidence) -> list:  # list[Vote]
-        ...
+    def votes(self, evidence: CaseEvidence) -> list[Vote]: ...
 
 
 def margin_confidence(score: float, threshold: float, scale: float) -> float:

@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from stabtest.annotators.base import CaseEvidence, Judge
-from stabtest.annotators.text import final_number, normalize, numbers_match
 from stabtest.core.results import Outcome, Verdict, Vote
+from stabtest.core.text import final_number, normalize, numbers_match
 
 
 @dataclass(frozen=True)
@@ -138,8 +138,9 @@ def equivalence(
                 return False
             if correct[i]:
                 return True
-        if numeric and numbers[i] is not None and numbers[j] is not None:
-            return numbers_match(numbers[i], numbers[j], evidence.case.numeric_tolerance)
+        a, b = (numbers[i], numbers[j]) if numeric else (None, None)
+        if a is not None and b is not None:
+            return numbers_match(a, b, evidence.case.numeric_tolerance)
         return normal[i] == normal[j] or float(sim[i, j]) >= evidence.semantic_threshold
 
     return same

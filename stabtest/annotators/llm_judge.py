@@ -54,7 +54,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from stabtest.annotators.base import CaseEvidence
+from stabtest.annotators.base import Aspect, CaseEvidence
 from stabtest.core.plan import Generate, GenerationParams, GenerationRequest
 from stabtest.core.results import Vote, VoteOutcome
 from stabtest.core.suite import Case
@@ -158,7 +158,7 @@ class LLMJudge:
     """Correctness by asking the backend model (see the module docstring)."""
 
     name = "llm_judge"
-    aspect = "correctness"
+    aspect: Aspect = "correctness"
 
     def __init__(
         self,

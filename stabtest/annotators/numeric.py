@@ -7,9 +7,9 @@ else the last number in the answer; an explicit marker makes a more confident vo
 from __future__ import annotations
 
 from stabtest.annotators.base import CaseEvidence
-from stabtest.annotators.text import final_number, numbers_match, parse_number
 from stabtest.core.results import Vote
 from stabtest.core.suite import Case
+from stabtest.core.text import final_number, numbers_match, parse_number
 
 
 class NumericJudge:

@@ -8,9 +8,9 @@ otherwise the embedding similarity to the right answers versus the wrong ones.
 from __future__ import annotations
 
 from stabtest.annotators.base import CaseEvidence, margin_confidence
-from stabtest.annotators.text import contains_phrase, final_number, numbers_match, parse_number
 from stabtest.core.results import Vote
 from stabtest.core.suite import Case
+from stabtest.core.text import contains_phrase, final_number, numbers_match, parse_number
 
 
 class ReferenceJudge:

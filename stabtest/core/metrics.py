@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 
-from stabtest.core.results import CaseMetrics, Outcome
+from stabtest.core.results import CaseMetrics
 
 
 def cluster(count: int, equivalent: Callable[[int, int], bool]) -> list[int]:
@@ -65,9 +65,10 @@ def case_metrics(clusters: Sequence[int], correct: Sequence[bool | None]) -> Cas
     )
 
 
-def annotation_precision(pairs: Iterable[tuple[Outcome | None, Outcome | None]]) -> float | None:
-    """Share of automatic verdicts a human confirmed. Pairs are (automatic, human); pairs
-    where either side is missing or the automatic side escalated are left out."""
+def annotation_precision(pairs: Iterable[tuple[str | None, str | None]]) -> float | None:
+    """Share of automatic verdicts a human confirmed. Pairs are (automatic, human): an
+    outcome, or a judge's vote; pairs where either side is missing or the automatic side
+    escalated or abstained are left out."""
     decided = [(a, h) for a, h in pairs if a in ("pass", "fail") and h in ("pass", "fail")]
     if not decided:
         return None

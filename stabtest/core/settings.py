@@ -92,14 +92,16 @@ class Option:
     metavar: str | None = None
     repeat: bool = False
     private: bool = False
+    spelled: str | None = None
+    """The flag's and ini key's stem when it differs from the field name."""
 
     @property
     def cli(self) -> str:
-        return "--stab-" + self.name.replace("_", "-")
+        return "--stab-" + (self.spelled or self.name).replace("_", "-")
 
     @property
     def ini(self) -> str:
-        return "stab_" + self.name
+        return "stab_" + (self.spelled or self.name)
 
     @property
     def switch(self) -> bool:
@@ -116,6 +118,7 @@ def setting(
     flag: bool = True,
     repeat: bool = False,
     private: bool = False,
+    spelled: str | None = None,
 ) -> Any:
     """A `Settings` field that is also an option (see `Option`)."""
     spec = {
@@ -125,6 +128,7 @@ def setting(
         "flag": flag,
         "repeat": repeat,
         "private": private,
+        "spelled": spelled,
     }
     if isinstance(default, dict):
         return field(default_factory=dict, metadata={"option": spec})
@@ -144,6 +148,7 @@ class Settings:
         "option passed to the backend, repeatable (pyproject: [tool.stabtest.backend] table)",
         metavar="KEY=VALUE",
         repeat=True,
+        spelled="backend_option",
     )
     model: str | None = setting(
         None,

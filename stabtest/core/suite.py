@@ -9,6 +9,7 @@ an error that names the key instead of a silently ignored setting.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -55,8 +56,10 @@ class Perturbations(_Frozen):
     def _known_operators(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
         """Checked against the operator names the loader's caller passes as validation
         context (the registry lives in stabtest.variants, a layer above this one)."""
-        known = (info.context or {}).get("operators")
-        for name in value if known is not None else ():
+        known: Collection[str] | None = (info.context or {}).get("operators")
+        if known is None:
+            return value
+        for name in value:
             if name not in known:
                 raise ValueError(
                     f"unknown perturbation operator {name!r} (known: {', '.join(known)})"

@@ -74,18 +74,21 @@ def _import_target(target: str, name: str) -> Any:
 
 def _load_factory(name: str) -> Callable[..., Any]:
     if name in BUILTIN_BACKENDS:
-        return _import_target(BUILTIN_BACKENDS[name], name)
+        builtin: Callable[..., Any] = _import_target(BUILTIN_BACKENDS[name], name)
+        return builtin
     entry_points = _entry_points()
     if name in entry_points:
         try:
-            return entry_points[name].load()
+            loaded: Callable[..., Any] = entry_points[name].load()
+            return loaded
         except Exception as error:
             raise BackendError(
                 f"backend {name!r}: entry point {entry_points[name].value!r} "
                 f"(group {ENTRY_POINT_GROUP!r}) failed to load: {error}"
             ) from error
     if ":" in name:
-        return _import_target(name, name)
+        target: Callable[..., Any] = _import_target(name, name)
+        return target
     known = ", ".join(sorted(available_backends()))
     raise BackendError(
         f"unknown backend {name!r}; known backends: {known}. Pass 'package.module:attr' "

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from stabtest.core.plan import GenerationRequest
 
 if TYPE_CHECKING:
-    import numpy as np
+    from stabtest.core.embedding import Vectors
 
 BUSY_TIMEOUT_MS = 60_000
 _CHUNK = 500  # below SQLite's bound-parameter limit on every build
@@ -155,12 +155,12 @@ class Cache:
         return int(row[0])
 
     # -- embeddings ----------------------------------------------------------------------
-    def get_embeddings(self, fingerprint: str, texts: Iterable[str]) -> dict[str, np.ndarray]:
+    def get_embeddings(self, fingerprint: str, texts: Iterable[str]) -> dict[str, Vectors]:
         """Stored vectors (float32) by text, for those texts that have one."""
         import numpy as np
 
         by_sha = {text_sha(t): t for t in texts}
-        found: dict[str, np.ndarray] = {}
+        found: dict[str, Vectors] = {}
         for chunk in _chunks(list(by_sha)):
             marks = ",".join("?" * len(chunk))
             rows = self.conn.execute(
@@ -174,7 +174,7 @@ class Cache:
                     found[by_sha[sha]] = vector
         return found
 
-    def put_embeddings(self, fingerprint: str, mapping: Mapping[str, np.ndarray]) -> None:
+    def put_embeddings(self, fingerprint: str, mapping: Mapping[str, Vectors]) -> None:
         import numpy as np
 
         values = []

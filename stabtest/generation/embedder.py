@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from stabtest.core.embedding import Embedder
+from stabtest.core.embedding import Embedder, Vectors
 from stabtest.core.errors import BackendError, ConfigError
 from stabtest.generation.fingerprint import dir_digest
 
@@ -86,7 +86,7 @@ class MiniLMEmbedder:
             self._model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
         return self._model
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
+    def encode(self, texts: Sequence[str]) -> Vectors:
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
         vectors = self._load().encode(
@@ -105,13 +105,13 @@ class CachedEmbedder:
     def __init__(self, inner: Embedder, cache: Cache):
         self.inner = inner
         self.cache = cache
-        self._seen: dict[str, np.ndarray] = {}  # this session's vectors: the session embeds
+        self._seen: dict[str, Vectors] = {}  # this session's vectors: the session embeds
         # every answer in one pass, then each case asks for its own again
 
     def fingerprint(self) -> str:
         return self.inner.fingerprint()
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
+    def encode(self, texts: Sequence[str]) -> Vectors:
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
         known = self._seen

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from stabtest.annotators.text import normalize
+from stabtest.core.embedding import Vectors
+from stabtest.core.text import normalize
 
 
 class LexicalEmbedder:
@@ -22,7 +23,7 @@ class LexicalEmbedder:
     def fingerprint(self) -> str:
         return f"lexical-v1-{self.dim}"
 
-    def _vector(self, text: str) -> np.ndarray:
+    def _vector(self, text: str) -> Vectors:
         words = normalize(text).split()
         grams = words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
         vector = np.zeros(self.dim, dtype=np.float32)
@@ -32,7 +33,7 @@ class LexicalEmbedder:
         norm = float(np.linalg.norm(vector))
         return vector / norm if norm else vector
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
+    def encode(self, texts: Sequence[str]) -> Vectors:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack([self._vector(t) for t in texts])

@@ -42,7 +42,10 @@ class StabChecker:
         thresholds = {k: fields.pop(k) for k in THRESHOLD_KEYS if k in fields}
         if thresholds:
             fields["thresholds"] = {**fields.get("thresholds", {}), **thresholds}
-        raw = {"id": id or f"{self.node.name.split('[')[0]}-{self._count}", "prompt": prompt}
+        raw: dict[str, Any] = {
+            "id": id or f"{self.node.name.split('[')[0]}-{self._count}",
+            "prompt": prompt,
+        }
         raw.update({k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()})
         case = build_case(raw, path=f"{self.node.nodeid} (stab.check)", operators=OPERATORS)
         scope = self.node.nodeid

@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    pass
+    from stabtest.reporting.recorder import Recorder
+    from stabtest.session import Session
 
-SESSION = pytest.StashKey["Session"]()
-RECORDER = pytest.StashKey["Recorder"]()
+SESSION: pytest.StashKey[Session] = pytest.StashKey()
+RECORDER: pytest.StashKey[Recorder] = pytest.StashKey()
 MARKER = "stability"
 VARIANT_PARAM = "stab_variant"
 RESULT_PROPERTY = "stabtest"

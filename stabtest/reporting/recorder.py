@@ -27,7 +27,12 @@ _STATS = TypeAdapter(GenerationStats)
 
 def encode_payload(kind: PayloadKind, record: VariantResult | CaseResult | GenerationStats) -> str:
     """One result as JSON for an item's report (it crosses xdist as a user property)."""
-    adapter: TypeAdapter[Any] = {"variant": _VARIANT, "case": _CASE, "generation": _STATS}[kind]
+    adapters: dict[str, TypeAdapter[Any]] = {
+        "variant": _VARIANT,
+        "case": _CASE,
+        "generation": _STATS,
+    }
+    adapter = adapters[kind]
     return f'{{"kind":"{kind}","data":{adapter.dump_json(record).decode()}}}'
 
 

@@ -39,7 +39,7 @@ class VariantExpander:
             rng = random.Random(stable_seed(self.seed, scope, case.id, "rules"))
             seen = {v.text for v in variants}
             for _ in range(spec.count):
-                text, ops = case.prompt, ()
+                text, ops = case.prompt, tuple[str, ...]()
                 for _attempt in range(8):
                     text, ops = perturb(case.prompt, spec.operators, spec.depth, rng)
                     if text not in seen:

@@ -11,9 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-import numpy as np
-
-from stabtest.core.embedding import Embedder
+from stabtest.core.embedding import Embedder, Vectors
 from stabtest.core.plan import Generate, GenerationParams, GenerationRequest
 from stabtest.core.suite import Case
 from stabtest.core.variant import Variant
@@ -58,8 +56,8 @@ def _decide(
     variants: list[Variant],
     index: int,
     text: str | None,
-    original: np.ndarray,
-    candidate: np.ndarray,
+    original: Vectors,
+    candidate: Vectors,
     case: Case,
 ) -> Variant:
     slot = variants[index]

@@ -45,7 +45,7 @@ def test_real_model_judges_without_crashing_and_reruns_from_the_cache(tmp_path: 
     pytest.importorskip("transformers")
     first = session(tmp_path)
     try:
-        first.backend_fingerprint()
+        first.fingerprint()
     except BackendError as error:
         pytest.skip(str(error))
     first.register("suites/real.yaml", CASE)
@@ -62,12 +62,13 @@ def test_real_model_judges_without_crashing_and_reruns_from_the_cache(tmp_path: 
         assert answer.verdict.outcome in ("pass", "fail", "escalate")
     # two answers, then one judge request per distinct answer (identical ones share it)
     asked = 2 + len({a.text for a in answers})
-    assert first.stats.generated == asked
+    assert first.generator.stats.generated == asked
 
     again = session(tmp_path)
     again.register("suites/real.yaml", CASE)
     rerun = again.outcome("suites/real.yaml", CASE.id)
-    assert again.stats.generated == 0
-    assert again.stats.cached == asked
-    assert again._backend is None or again._backend._model is None  # never loaded
+    assert again.generator.stats.generated == 0
+    assert again.generator.stats.cached == asked
+    backend = again.generator._backend
+    assert backend is None or backend._model is None  # never loaded
     assert rerun.variants == outcome.variants

@@ -10,10 +10,10 @@ from stabtest.annotators.ensemble import Ensemble, combine, decide_aspect, equiv
 from stabtest.annotators.numeric import NumericJudge
 from stabtest.annotators.reference import ReferenceJudge
 from stabtest.annotators.semantic import SemanticJudge
-from stabtest.annotators.text import contains_phrase, final_number, normalize
 from stabtest.core.metrics import cluster, stability_index
 from stabtest.core.results import Vote
 from stabtest.core.suite import Case
+from stabtest.core.text import contains_phrase, final_number, normalize
 from stabtest.core.variant import Variant
 
 

@@ -158,7 +158,9 @@ def test_disagreeing_with_the_reference_judge_escalates(tmp_path):
     ev = evidence(FRANCE, ["Lyon is the capital.", "The capital of France is Paris."])
     sure, _ = Ensemble([ReferenceJudge()], escalate_below=0.6).judge(ev)
     assert [v.outcome for v in sure] == ["fail", "pass"]
-    ensemble = Ensemble([ReferenceJudge(), LLMJudge(engine(tmp_path).generator)], escalate_below=0.6)
+    ensemble = Ensemble(
+        [ReferenceJudge(), LLMJudge(engine(tmp_path).generator)], escalate_below=0.6
+    )
     verdicts, _ = ensemble.judge(ev)
     # reference: fail 0.9 (a known wrong answer); judge: pass 0.6 -> a split, 0.54 < 0.6
     assert verdicts[0].outcome == "escalate"
