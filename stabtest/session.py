@@ -96,11 +96,32 @@ class Session:
         return self._embedder
 
     @cached_property
+    def judge_generator(self) -> Generator:
+        """The LLM judge's model: the model under test unless `judge_backend` or
+        `judge_model` names another (a small model is best judged by a stronger one)."""
+        settings = self.settings
+        if settings.judge_backend is None and settings.judge_model is None:
+            return self.generator
+        from dataclasses import replace
+
+        from stabtest.generation.generator import Generator
+
+        backend = settings.judge_backend or settings.backend
+        same = backend == settings.backend
+        judge = replace(
+            settings,
+            backend=backend,
+            model=settings.judge_model if settings.judge_model is not None else settings.model,
+            backend_options=settings.backend_options if same else {},
+        )
+        return Generator.from_settings(judge)
+
+    @cached_property
     def ensemble(self) -> Ensemble:
         from stabtest.annotators.ensemble import Ensemble
         from stabtest.annotators.registry import build_judges
 
-        judges = build_judges(self.settings.judge_names, generate=self.generator)
+        judges = build_judges(self.settings.judge_names, generate=self.judge_generator)
         if self.extra_judges is not None:
             judges += list(self.extra_judges(self.settings))
         return Ensemble(judges, escalate_below=self.settings.escalate_below)

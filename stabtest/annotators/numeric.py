@@ -6,7 +6,7 @@ else the last number in the answer; an explicit marker makes a more confident vo
 
 from __future__ import annotations
 
-from stabtest.annotators.base import CaseEvidence
+from stabtest.annotators.base import Aspect, CaseEvidence
 from stabtest.core.results import Vote
 from stabtest.core.suite import Case
 from stabtest.core.text import final_number, numbers_match, parse_number
@@ -14,7 +14,7 @@ from stabtest.core.text import final_number, numbers_match, parse_number
 
 class NumericJudge:
     name = "numeric"
-    aspect = "correctness"
+    aspect: Aspect = "correctness"
 
     def applies(self, case: Case) -> bool:
         return "numeric" in case.checks and parse_number(case.reference or "") is not None

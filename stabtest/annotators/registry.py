@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from stabtest.annotators.base import Judge
 from stabtest.core.errors import ConfigError
@@ -14,15 +14,17 @@ def build_judges(names: Sequence[str], generate: Generate | None = None) -> list
     `generate`; listed, it judges every case with a reference. Unlisted, a session
     (`generate` given) still gets a dormant LLM judge that applies only to cases naming
     `llm_judge` in their `checks` (see stabtest.annotators.llm_judge)."""
+    from stabtest.annotators.contradiction import ContradictionJudge
     from stabtest.annotators.llm_judge import LLMJudge
     from stabtest.annotators.numeric import NumericJudge
     from stabtest.annotators.reference import ReferenceJudge
     from stabtest.annotators.semantic import SemanticJudge
 
-    factories = {
+    factories: dict[str, Callable[[], Judge]] = {
         "semantic": SemanticJudge,
         "reference": ReferenceJudge,
         "numeric": NumericJudge,
+        "contradiction": ContradictionJudge,
     }
     judges: list[Judge] = []
     for name in names:

@@ -22,14 +22,14 @@ samples are one answer, so greedy cases never drift.
 
 from __future__ import annotations
 
-from stabtest.annotators.base import CaseEvidence
+from stabtest.annotators.base import Aspect, CaseEvidence
 from stabtest.core.results import Category, Vote
 from stabtest.core.suite import Case
 
 
 class SemanticJudge:
     name = "semantic"
-    aspect = "consistency"
+    aspect: Aspect = "consistency"
 
     def applies(self, case: Case) -> bool:
         return "semantic" in case.checks

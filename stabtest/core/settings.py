@@ -185,10 +185,23 @@ class Settings:
         metavar="NAME",
     )
     judges: str = setting(
-        "semantic,reference,numeric",
+        "semantic,reference,numeric,contradiction",
         str,
         "comma-separated judges to run (add llm_judge for the LLM judge)",
         metavar="LIST",
+    )
+    judge_backend: str | None = setting(
+        None,
+        _optional_str,
+        "backend of the LLM judge (default: the backend under test)",
+        metavar="NAME",
+    )
+    judge_model: str | None = setting(
+        None,
+        _optional_str,
+        "model of the LLM judge, e.g. a stronger one than the model under test "
+        "(default: the model under test)",
+        metavar="PATH",
     )
     suites: str = setting(
         "suites/*.yaml suites/*.yml",

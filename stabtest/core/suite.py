@@ -23,7 +23,7 @@ from pydantic import (
 
 CASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
-CheckName = Literal["semantic", "reference", "numeric", "llm_judge"]
+CheckName = Literal["semantic", "reference", "numeric", "contradiction", "llm_judge"]
 CaseKind = Literal["fact", "numeric", "open"]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 

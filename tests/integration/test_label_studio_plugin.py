@@ -43,7 +43,8 @@ except ImportError:
 
 SUITE = "suites/capitals.yaml"
 ANSWERS = {
-    "which city": "Paris, not Lyon, is the capital.",  # v1: a false alarm (divergent)
+    # v1: a false alarm (Lyon after Paris reads as a competing claim; a human says right)
+    "which city": "The capital is Paris; Lyon is the second city.",
     "name the": "Lyon.",  # v2: a real failure
     "capital of france": "The capital of France is Paris.",  # v0, v3, v4
 }
@@ -232,7 +233,7 @@ def test_human_labels_override_verdicts_show_ap_and_calibrate_the_threshold(
             "label studio: 3 human label(s) from *gold.sqlite override automatic verdicts",
             "*AP 0.500",
             "human labels: 3 answer(s) | AP ensemble 0.500 | "
-            "AP per judge: reference 1.000, semantic 0.667",
+            "AP per judge: contradiction 0.000, reference 0.667, semantic 0.667",
             "label studio: pushed 0 task(s) to 1 project(s)*2 already there*",
         ]
     )
@@ -243,7 +244,7 @@ def test_human_labels_override_verdicts_show_ap_and_calibrate_the_threshold(
     # v0 was escalated: AP counts the two verdicts the machine issued (v1 wrong, v2 right),
     # exactly as the gold store and calibration count them
     assert report["summary"]["ap"] == pytest.approx(1 / 2)
-    assert report["summary"]["ap_per_judge"]["reference"] == 1.0
+    assert report["summary"]["ap_per_judge"]["reference"] == pytest.approx(2 / 3)
 
     # a label added later comes in with --stab-pull at the start of a run, before the
     # xdist workers start: they judge with it too

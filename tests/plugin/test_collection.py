@@ -93,7 +93,7 @@ def test_contradicting_answers_fail_variant_and_case_with_explanations(pytester,
     brief.stdout.fnmatch_lines(
         [
             "*capital-of-france[[]v1[]]: FAIL (hallucination), answer 'Lyon is the capital of "
-            "France.': reference: contains the wrong answer 'Lyon'",
+            "France.': reference: contains the wrong answer 'Lyon'*",
             "*capital-of-france: SI 0.400 > max_si 0.300",
         ]
     )

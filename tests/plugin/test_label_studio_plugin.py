@@ -25,7 +25,8 @@ from tests.plugin.conftest import CAPITALS
 
 TOKEN = "tok-" + "9f3a" * 8
 ANSWERS = {
-    "which city": "Paris, not Lyon, is the capital.",  # a false alarm: fails as divergent
+    # a false alarm: Lyon after Paris reads as a competing claim, a human says it is right
+    "which city": "The capital is Paris; Lyon is the second city.",
     "name the": "Lyon.",  # a real failure
     "capital of france": "The capital of France is Paris.",
 }
@@ -117,7 +118,7 @@ def test_an_existing_gold_store_overrides_verdicts_and_shows_ap(
         [
             f"label studio: 3 human label(s) from {gold} override automatic verdicts",
             "human labels: 2 answer(s) | AP ensemble 0.500 | "
-            "AP per judge: reference 1.000, semantic 0.500",
+            "AP per judge: contradiction 0.000, reference 0.500, semantic 0.500",
         ]
     )
     report = report_of(pytester)
@@ -126,7 +127,7 @@ def test_an_existing_gold_store_overrides_verdicts_and_shows_ap(
     assert outcomes["v0"] == ("pass", "auto")  # its label is for another answer
     summary = report["summary"]
     assert summary["ap"] == 0.5 and summary["human_labelled"] == 2
-    assert summary["ap_per_judge"] == {"reference": 1.0, "semantic": 0.5}
+    assert summary["ap_per_judge"] == {"contradiction": 0.0, "reference": 0.5, "semantic": 0.5}
     assert report["label_studio"]["gold_labels"] == 3
     assert report["label_studio"]["push"] is None  # no URL, no push
 

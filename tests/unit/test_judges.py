@@ -37,19 +37,38 @@ def test_text_helpers():
     assert contains_phrase("It is São Paulo.", "Sao Paulo")
     assert not contains_phrase("Parisian food", "Paris")
     assert final_number("3 + 4 = 7. The answer is 7.") == (7.0, True)
-    assert final_number("He has 1,200 apples and 3 pears") == (3.0, False)
+    assert final_number("Apples: 1,200; pears: 3") == (3.0, False)  # the last number
+    assert final_number("He has 1,200 apples.") == (1200.0, False)  # a stated result
     assert final_number("#### -12.5") == (-12.5, True)
     assert final_number("none") == (None, False)
 
 
-def test_reference_judge_phrase_wrong_answer_and_embedding_fallback():
+def test_reference_judge_reads_the_claim_of_a_short_answer():
     texts = ["The capital is Paris.", "It is Lyon.", "It is the city of light.", "Paris or Lyon?"]
     vectors = [unit(1, 0), unit(0, 1), unit(1, 0.2), unit(1, 1)]
     refs = {"Paris": unit(1, 0.1), "Lyon": unit(0, 1)}
     votes = ReferenceJudge().votes(evidence(FRANCE, texts, vectors, refs))
-    assert [v.outcome for v in votes] == ["pass", "fail", "pass", "abstain"]
+    assert [v.outcome for v in votes] == ["pass", "fail", "fail", "abstain"]
     assert votes[1].category == "hallucination"
-    assert votes[2].confidence <= 0.8  # embedding evidence is never as sure as a match
+    assert "[absent]" in votes[2].reason  # a short reference must be named, not resembled
+    assert "hedges" in votes[3].reason
+
+
+def test_reference_judge_embedding_fallback_for_open_ended_answers():
+    case = Case(
+        id="o",
+        prompt="What happens if you swallow gum?",
+        reference="It passes through your digestive system",
+        incorrect=("It stays in your stomach for seven years",),
+    )
+    texts = ["It just passes through.", "Seven years in the stomach.", "Nobody knows."]
+    vectors = [unit(1, 0), unit(0, 1), unit(1, 1.05)]
+    refs = {case.reference: unit(1, 0.1), case.incorrect[0]: unit(0, 1)}
+    votes = ReferenceJudge().votes(evidence(case, texts, vectors, refs))
+    assert [v.outcome for v in votes] == ["pass", "fail", "pass"]
+    assert all(v.reason.endswith("[embedding]") for v in votes)
+    assert max(v.confidence for v in votes) <= 0.8  # never as sure as a named answer
+    assert votes[2].confidence < 0.6  # a small margin is a near coin flip, and says so
 
 
 def test_numeric_judge_prefers_explicit_final_answer():

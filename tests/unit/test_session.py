@@ -147,3 +147,28 @@ def test_gate_uses_case_thresholds_before_defaults(
     gate = gate_case(CaseMetrics(si, fc, 0.5, 4, 2), case, 0.5, 0.5)
     assert gate.failures == failures and gate.passed == (not failures)
     assert gate.min_fc is None if fc is None else gate.min_fc is not None
+
+
+def test_the_llm_judge_can_run_on_another_model(tmp_path: Path) -> None:
+    import json
+
+    answers = tmp_path / "judge.json"
+    answers.write_text(json.dumps({"answer to grade": "VERDICT: no\nCONFIDENCE: 90"}))
+    settings = Settings(
+        backend="fake",
+        embedder="lexical",
+        judges="reference,llm_judge",
+        judge_model=str(answers),  # the fake backend reads its answers from a JSON file
+        rootdir=str(tmp_path),
+        backend_options={"answers": {"france": "The capital of France is Paris."}},
+    )
+    stab = Session(settings)
+    stab.register("suite.yaml", FRANCE)
+    outcome = stab.outcome("suite.yaml", "fr")
+    votes = {v.judge: v for v in outcome.variants["v0"].answers[0].verdict.votes}
+    assert votes["llm_judge"].outcome == "fail"  # the judge model's verdict, not the tested one
+    assert stab.judge_generator is not stab.generator
+    assert stab.judge_generator.fingerprint() != stab.generator.fingerprint()
+    assert stab.generator.backend.calls == 1 and stab.judge_generator.backend.calls == 1
+    same = Session(Settings(backend="fake", rootdir=str(tmp_path)))
+    assert same.judge_generator is same.generator
