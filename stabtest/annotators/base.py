@@ -20,6 +20,8 @@ from stabtest.core.suite import Case
 from stabtest.core.variant import Variant
 
 Aspect = Literal["consistency", "correctness"]
+SETTLED_MARGIN = 0.1
+"""A cosine this far from the semantic threshold decides agreement beyond doubt."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,20 @@ class CaseEvidence:
     agrees: Callable[[int, int], bool] | None = None
     """Answer equivalence set by the ensemble once correctness is known; by default,
     embedding cosine at the semantic threshold."""
+
+    settled: Callable[[int, int], bool] | None = None
+    """Whether answers i and j agree (or not) beyond doubt: decided by correctness, final
+    number or identical text, or by a cosine at least SETTLED_MARGIN from the threshold.
+    Set by the ensemble with `agrees`; by default, by the cosine margin alone."""
+
+    def is_settled(self, i: int, j: int) -> bool:
+        if self.settled is not None:
+            return self.settled(i, j)
+        return self.cosine_settled(i, j)
+
+    def cosine_settled(self, i: int, j: int) -> bool:
+        cosine = float(self.vectors[i] @ self.vectors[j])
+        return abs(cosine - self.semantic_threshold) >= SETTLED_MARGIN
 
     def agree(self, i: int, j: int) -> bool:
         if self.agrees is not None:

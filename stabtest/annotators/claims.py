@@ -55,6 +55,11 @@ _HEDGE = re.compile(
 _ENTITY = re.compile(r"\b[A-Z][a-zA-Z\u00c0-\u017f'-]+(?:\s+(?:of\s+|de\s+)?[A-Z][a-zA-Z'-]+)*")
 _COMMON = frozenset(
     {
+        # sentence openers that are not names
+        *("let", "me", "please", "sure", "well", "then", "thus", "therefore", "because"),
+        *("since", "after", "before", "although", "though", "today", "note", "first"),
+        *("second", "finally", "overall", "generally", "typically", "usually", "according"),
+        *("based", "great", "good", "okay", "ok", "hello", "hi", "thanks", "thank"),
         "the",
         "a",
         "an",
@@ -163,9 +168,34 @@ class Claim:
     right: str | None
     wrong: str | None
     other_in_span: tuple[str, ...] = ()
+    other_first: str | None = None
+    """Another entity named in the span before the right answer: the claimed answer."""
     competing: str | None = None
     negated: str | None = None
     hedged: str | None = None
+
+
+def strip_echo(text: str, right: Sequence[str], question: str) -> str:
+    """`text` without the question's own phrases that contain a right answer: asked about
+    "Kabul Shahi", an answer repeating "Kabul Shahi" has not named "Kabul"."""
+    words = re.findall(r"[\w'-]+", question)
+    lowered = [w.lower() for w in words]
+    for answer in right:
+        target = answer.lower().split()
+        if not target:
+            continue
+        for i in range(len(words) - len(target) + 1):
+            if lowered[i : i + len(target)] != target:
+                continue
+            for start, stop in ((i - 1, i + len(target)), (i, i + len(target) + 1)):
+                if start < 0 or stop > len(words):
+                    continue
+                extra = words[start] if start < i else words[stop - 1]
+                if extra.lower() in _COMMON or not extra.isalpha():
+                    continue
+                phrase = " ".join(words[start:stop])
+                text = re.sub(rf"(?<!\w){re.escape(phrase)}(?!\w)", " ", text, flags=re.I)
+    return text
 
 
 def answer_span(text: str) -> str:
@@ -179,11 +209,12 @@ def answer_span(text: str) -> str:
 def read_claim(text: str, right: Sequence[str], wrong: Sequence[str], question: str = "") -> Claim:
     """Read `text` against the right answers (reference first) and known-wrong ones."""
     span = answer_span(text)
-    right_hit = _first_hit(text, right)
+    unechoed = strip_echo(text, right, question)
+    right_hit = _first_hit(unechoed, right)
     known = " ".join([question, *right])
     claim = Claim(
         span=span,
-        right_in_span=_first_hit(span, right),
+        right_in_span=_first_hit(strip_echo(span, right, question), right),
         wrong_in_span=_asserted_hit(span, wrong),
         right=right_hit,
         wrong=_asserted_hit(text, wrong),
@@ -195,10 +226,25 @@ def read_claim(text: str, right: Sequence[str], wrong: Sequence[str], question: 
     return Claim(
         **{
             **claim.__dict__,
+            "other_first": _named_first(span, right_hit, claim.other_in_span, question),
             "competing": _competing(text, right_hit, wrong, known),
             "negated": _negation(text, right_hit),
         }
     )
+
+
+def _named_first(span: str, right_hit: str, others: Sequence[str], question: str) -> str | None:
+    """ "Il Papa is the capital of Italy, on the hills of Rome": the span opens by naming
+    another entity as what the question asks for ("OTHER is the <question's words>")."""
+    asked = set(normalize(question).split()) - _COMMON
+    for other in others:
+        found = re.match(rf"\s*(?:the\s+)?{re.escape(other)}\s+(?:is|was)\s+the\s+(.*)", span, re.I)
+        if found is None:
+            continue
+        before = found.group(1).lower().split(right_hit.lower(), 1)[0]
+        if len(set(normalize(before).split()) & asked) >= 2:
+            return other
+    return None
 
 
 def _hedge(text: str) -> str | None:

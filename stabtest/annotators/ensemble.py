@@ -102,6 +102,7 @@ class Ensemble:
                 correct = [self._decide(active, votes, i, "correctness") for i in range(n)]
                 rights = [None if d is None else d.outcome == "pass" for d in correct]
                 evidence.agrees = equivalence(evidence, rights)
+                evidence.settled = settled(evidence, rights)
         verdicts = []
         for i in range(n):
             decisions = [
@@ -144,3 +145,22 @@ def equivalence(
         return normal[i] == normal[j] or float(sim[i, j]) >= evidence.semantic_threshold
 
     return same
+
+
+def settled(evidence: CaseEvidence, correct: Sequence[bool | None]) -> Callable[[int, int], bool]:
+    """Which pairwise decisions of `equivalence` are beyond doubt: those made by
+    correctness, by final number, by identical normalised text, or by a cosine far from the
+    threshold (see CaseEvidence.settled)."""
+    numeric = evidence.case.kind == "numeric"
+    numbers = [final_number(a.text)[0] for a in evidence.answers] if numeric else []
+    normal = [normalize(a.text) for a in evidence.answers]
+
+    def sure(i: int, j: int) -> bool:
+        a, b = correct[i], correct[j]
+        if a is not None and b is not None and (a != b or a):
+            return True
+        if numeric and numbers[i] is not None and numbers[j] is not None:
+            return True
+        return normal[i] == normal[j] or evidence.cosine_settled(i, j)
+
+    return sure

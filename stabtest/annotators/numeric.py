@@ -42,7 +42,7 @@ class NumericJudge:
                 Vote(
                     self.name,
                     "pass" if ok else "fail",
-                    0.95 if explicit else 0.75,
+                    0.95 if explicit else 0.9,
                     float(got),
                     f"final number {got:g} {'==' if ok else '!='} expected {expected:g}",
                     None if ok else "reasoning_breakdown",

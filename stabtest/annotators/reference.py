@@ -26,6 +26,8 @@ the right answers and to the wrong ones: a small margin is a near coin flip and 
 
 from __future__ import annotations
 
+import re
+
 from stabtest.annotators.base import Aspect, CaseEvidence
 from stabtest.annotators.claims import Claim, read_claim
 from stabtest.core.results import Category, Vote, VoteOutcome
@@ -36,22 +38,27 @@ SHORT_REFERENCE_WORDS = 4
 """A reference of at most this many words names an answer (an entity, a number); a
 longer one is a statement, judged by meaning."""
 
-# Precision of each rule on the tune half (see the module docstring).
+# Precision of each rule on the tune half of the labelled set, shrunk towards the value
+# the rule was designed with when it fired rarely: (right + 2 * prior) / (votes + 2), at
+# most 0.97 (`benchmarks/annotation_precision.py --half tune --rules` prints the counts).
 CONFIDENCE: dict[str, float] = {
-    "negated": 0.9,
-    "competing": 0.85,
-    "known_wrong": 0.9,
-    "exact": 0.95,
-    "later_right": 0.7,
-    "later": 0.75,
-    "number": 0.85,
-    "other_entity": 0.9,
-    "absent": 0.85,
+    "negated": 0.9,  # no vote on the tune half: the prior
+    "competing": 0.9,  # 1/1
+    "known_wrong": 0.95,  # 2/2
+    "exact": 0.97,  # 18/18
+    "later_right": 0.8,  # 1/1
+    "later": 0.83,  # 1/1
+    "number": 0.97,  # 30/30
+    "other_entity": 0.97,  # 35/36
+    "absent": 0.95,  # 26/27
+    "polarity": 0.93,  # 1/1
+    "far": 0.97,  # 42/42
+    "closer_wrong": 0.92,  # 4/4
+    "near_right": 0.54,  # 7/13: a coin flip, escalated by default
 }
-# The embedding rule: confidence rises from 0.5 at margin 0 to EMBED_MAX at EMBED_SCALE.
-EMBED_SCALE = 0.15
-EMBED_MAX = 0.8
-EMBED_THRESHOLD = 0.7  # similarity to the reference when no wrong answers are listed
+OPEN_FAR = 0.78
+"""Open-ended answers less similar than this to every right answer are wrong (on the tune
+half every answer labelled correct was at least 0.79 from one: all-MiniLM-L6-v2)."""
 
 
 def is_short(reference: str) -> bool:
@@ -95,7 +102,7 @@ class ReferenceJudge:
                     f"answers {claim.other_in_span[0]!r}, not the reference {reference!r}",
                 )
             return self._rule("absent", "fail", f"does not name the reference {reference!r}")
-        return self._by_embedding(evidence, i, right)
+        return self._open(evidence, i, right)
 
     def _by_claim(self, claim: Claim) -> Vote | None:
         if claim.right is None and claim.wrong is None:
@@ -113,6 +120,12 @@ class ReferenceJudge:
         if claim.wrong_in_span and not claim.right_in_span:
             return self._rule(
                 "known_wrong", "fail", f"contains the wrong answer {claim.wrong_in_span!r}"
+            )
+        if claim.right_in_span and claim.other_first:
+            return self._rule(
+                "later_right",
+                "fail",
+                f"first answers {claim.other_first!r}; {claim.right_in_span!r} comes later",
             )
         if claim.right_in_span:
             return self._rule("exact", "pass", f"contains the reference {claim.right_in_span!r}")
@@ -139,27 +152,38 @@ class ReferenceJudge:
             float(ok),
         )
 
-    def _by_embedding(self, evidence: CaseEvidence, i: int, right: tuple[str, ...]) -> Vote:
+    def _open(self, evidence: CaseEvidence, i: int, right: tuple[str, ...]) -> Vote:
+        """A long (open-ended) reference: a statement, judged by meaning. Embeddings can
+        tell an answer far from every right answer (wrong, or no answer at all) but not a
+        right claim from a near miss: near a right answer the vote is a weak pass that
+        says so, and the ensemble escalates it."""
+        reference = evidence.case.reference or ""
+        flipped = _polarity_flip(reference, evidence.answers[i].text)
+        if flipped is not None:
+            return self._rule("polarity", "fail", flipped)
         to_right = evidence.reference_similarity(i, right)
         if to_right is None:
             return Vote(self.name, "abstain", 0.0, None, "reference not embedded [embedding]")
         to_wrong = evidence.reference_similarity(i, evidence.case.incorrect)
-        if to_wrong is not None:
-            score, threshold = to_right - to_wrong, 0.0
-            side = "right" if score > 0 else "wrong"
-            reason = f"closer to {side} answers ({to_right:.2f} vs {to_wrong:.2f})"
-        else:
-            score, threshold = to_right, EMBED_THRESHOLD
-            relation = ">=" if score >= threshold else "<"
-            reason = f"similarity to the reference {score:.2f} {relation} {threshold:.2f}"
-        passed = score > threshold if to_wrong is not None else score >= threshold
-        margin = min(1.0, abs(score - threshold) / EMBED_SCALE)
-        confidence = 0.5 + (EMBED_MAX - 0.5) * margin
-        return Vote(
-            self.name,
-            "pass" if passed else "fail",
-            round(confidence, 4),
-            round(score, 4),
-            f"{reason} [embedding]",
-            None if passed else "hallucination",
+        if to_right < OPEN_FAR:
+            reason = f"far from every right answer (similarity {to_right:.2f} < {OPEN_FAR:.2f})"
+            return self._rule("far", "fail", reason, round(to_right, 4))
+        if to_wrong is not None and to_wrong > to_right:
+            reason = f"closer to a wrong answer ({to_wrong:.2f}) than a right one ({to_right:.2f})"
+            return self._rule("closer_wrong", "fail", reason, round(to_right - to_wrong, 4))
+        reason = (
+            f"near a right answer (similarity {to_right:.2f}); embeddings cannot tell a right "
+            f"claim from a near miss"
         )
+        return self._rule("near_right", "pass", reason, round(to_right, 4))
+
+
+_YES_NO = re.compile(r"^\W*(yes|no)\b", re.IGNORECASE)
+
+
+def _polarity_flip(reference: str, answer: str) -> str | None:
+    """A yes/no reference answered with the opposite word first."""
+    ref, got = _YES_NO.match(reference), _YES_NO.match(answer)
+    if ref is None or got is None or ref.group(1).lower() == got.group(1).lower():
+        return None
+    return f"answers {got.group(1)!r} where the reference says {ref.group(1)!r}"

@@ -5,7 +5,10 @@ correctness is known: two right answers agree; otherwise same final number for n
 cases, same normalised text, or embedding cosine at the semantic threshold). An answer
 passes when it agrees with more than half of the other answers of its case; on an exact
 tie, it passes when it agrees with the canonical answer (the original prompt's). The
-confidence grows with the majority's size. all-MiniLM-L6-v2 scores "...is Paris." vs
+confidence says how robust the vote is, not how large the majority (that is SI's job):
+0.95 when the vote stands however the borderline pairs go (cosines within 0.1 of the
+threshold that neither correctness, final number nor identical text settles), else 0.55,
+which the default escalate_below sends to a person. all-MiniLM-L6-v2 scores "...is Paris." vs
 "...is Lyon." at 0.75, so this judge misses single-entity contradictions: the
 correctness judges cover those.
 
@@ -25,6 +28,22 @@ from __future__ import annotations
 from stabtest.annotators.base import Aspect, CaseEvidence
 from stabtest.core.results import Category, Vote
 from stabtest.core.suite import Case
+
+SURE = 0.95
+UNSURE = 0.55
+
+
+def _decides(share: float, tie_break: bool) -> bool:
+    return tie_break if share == 0.5 else share > 0.5
+
+
+def _robust(evidence: CaseEvidence, i: int, others: list[int], share: float) -> bool:
+    """Whether the vote stands however the borderline (unsettled) pairs would go."""
+    tie_break = i == evidence.canonical or evidence.agree(i, evidence.canonical)
+    sure_agree = sum(evidence.agree(i, j) and evidence.is_settled(i, j) for j in others)
+    unsettled = sum(not evidence.is_settled(i, j) for j in others)
+    low, high = sure_agree / len(others), (sure_agree + unsettled) / len(others)
+    return _decides(low, tie_break) == _decides(high, tie_break) == _decides(share, tie_break)
 
 
 class SemanticJudge:
@@ -46,6 +65,7 @@ class SemanticJudge:
         for i in range(n):
             others = [j for j in range(n) if j != i]
             share = sum(evidence.agree(i, j) for j in others) / len(others)
+            robust = _robust(evidence, i, others, share)
             to_canonical = 1.0 if i == canonical else float(sim[i, canonical])
             tie_break = i == canonical or evidence.agree(i, canonical)
             passed = tie_break if share == 0.5 else share > 0.5
@@ -56,7 +76,7 @@ class SemanticJudge:
                 Vote(
                     self.name,
                     "pass" if passed else "fail",
-                    round(0.5 + abs(share - 0.5), 4),
+                    SURE if robust else UNSURE,
                     score=round(share, 4),
                     reason=(
                         f"agrees with {share:.0%} of the other answers; cosine to the "

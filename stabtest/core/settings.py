@@ -173,9 +173,10 @@ class Settings:
         0.8, _probability, "cosine at which two answers count as equivalent", metavar="X"
     )
     escalate_below: float = setting(
-        0.0,
+        0.6,
         _probability,
-        "verdicts less confident than this are escalated to humans",
+        "verdicts less confident than this are escalated to humans (0.6: calibrated on "
+        "the labelled set, benchmarks/data/annotation)",
         metavar="X",
     )
     embedder: str = setting(

@@ -52,12 +52,17 @@ def pytest_stabtest_report_written(path, report):
 """
 
 
+# A judge that fails everything splits the correctness aspect against the reference judge,
+# which the default escalate_below escalates: these tests are about the hooks, not that.
+NO_ESCALATION = "stab_escalate_below = 0\n"
+
+
 def read_lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def test_added_judge_votes_in_every_verdict(pytester, stab_project):
-    stab_project({"capitals.yaml": CAPITALS}, CONSISTENT)
+    stab_project({"capitals.yaml": CAPITALS}, CONSISTENT, ini=NO_ESCALATION)
     pytester.runpytest().assert_outcomes(passed=6)
     pytester.makeconftest(GRUMPY_JUDGE)
     result = pytester.runpytest()
@@ -69,7 +74,7 @@ def test_added_judge_votes_in_every_verdict(pytester, stab_project):
 
 
 def test_modified_variants_change_the_collected_ids(pytester, stab_project):
-    stab_project({"capitals.yaml": CAPITALS}, CONSISTENT)
+    stab_project({"capitals.yaml": CAPITALS}, CONSISTENT, ini=NO_ESCALATION)
     pytester.makeconftest(FIRST_TWO_VARIANTS)
     result = pytester.runpytest("--collect-only", "-q")
     assert collected_ids(result) == [*VARIANT_IDS[:2], CASE_ID]
@@ -79,7 +84,7 @@ def test_modified_variants_change_the_collected_ids(pytester, stab_project):
 
 
 def test_report_written_receives_the_path_and_the_report(pytester, stab_project):
-    stab_project({"capitals.yaml": CAPITALS}, CONSISTENT)
+    stab_project({"capitals.yaml": CAPITALS}, CONSISTENT, ini=NO_ESCALATION)
     pytester.makeconftest(REPORT_SEEN)
     pytester.runpytest().assert_outcomes(passed=6)
     [seen] = read_lines(pytester.path / "seen.jsonl")
@@ -92,7 +97,7 @@ def test_report_written_receives_the_path_and_the_report(pytester, stab_project)
 
 def test_hooks_reach_xdist_workers_and_the_report_hook_runs_once(pytester, stab_project):
     pytest.importorskip("xdist")
-    stab_project({"capitals.yaml": CAPITALS}, CONSISTENT)
+    stab_project({"capitals.yaml": CAPITALS}, CONSISTENT, ini=NO_ESCALATION)
     pytester.makeconftest(FIRST_TWO_VARIANTS + GRUMPY_JUDGE + REPORT_SEEN)
     result = pytester.runpytest("-n", "2", "-p", "no:cacheprovider")
     result.assert_outcomes(failed=3)  # v0, v1 and the case, judged in the workers

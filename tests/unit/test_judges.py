@@ -54,7 +54,7 @@ def test_reference_judge_reads_the_claim_of_a_short_answer():
     assert "hedges" in votes[3].reason
 
 
-def test_reference_judge_embedding_fallback_for_open_ended_answers():
+def test_reference_judge_open_ended_answers_by_meaning():
     case = Case(
         id="o",
         prompt="What happens if you swallow gum?",
@@ -62,13 +62,20 @@ def test_reference_judge_embedding_fallback_for_open_ended_answers():
         incorrect=("It stays in your stomach for seven years",),
     )
     texts = ["It just passes through.", "Seven years in the stomach.", "Nobody knows."]
-    vectors = [unit(1, 0), unit(0, 1), unit(1, 1.05)]
-    refs = {case.reference: unit(1, 0.1), case.incorrect[0]: unit(0, 1)}
+    vectors = [unit(1, 0), unit(1, 0.45), unit(0, 1)]
+    refs = {case.reference: unit(1, 0.1), case.incorrect[0]: unit(1, 0.5)}
     votes = ReferenceJudge().votes(evidence(case, texts, vectors, refs))
-    assert [v.outcome for v in votes] == ["pass", "fail", "pass"]
-    assert all(v.reason.endswith("[embedding]") for v in votes)
-    assert max(v.confidence for v in votes) <= 0.8  # never as sure as a named answer
-    assert votes[2].confidence < 0.6  # a small margin is a near coin flip, and says so
+    assert [v.outcome for v in votes] == ["pass", "fail", "fail"]
+    rules = [v.reason.rsplit("[", 1)[1] for v in votes]
+    assert rules == ["near_right]", "closer_wrong]", "far]"]
+    assert votes[0].confidence < 0.6  # near a right answer is a near coin flip, and says so
+    assert votes[2].confidence >= 0.9  # far from every right answer: wrong or no answer
+
+
+def test_reference_judge_yes_no_polarity():
+    case = Case(id="y", prompt="Did humans land on the moon?", reference="Yes, in 1969 they did")
+    [vote] = ReferenceJudge().votes(evidence(case, ["No, it was staged."], [unit(1, 0)], {}))
+    assert vote.outcome == "fail" and vote.reason.endswith("[polarity]")
 
 
 def test_numeric_judge_prefers_explicit_final_answer():
@@ -77,7 +84,7 @@ def test_numeric_judge_prefers_explicit_final_answer():
     votes = NumericJudge().votes(evidence(case, texts, [unit(1, 0)] * 3))
     assert [(v.outcome, v.confidence) for v in votes] == [
         ("pass", 0.95),
-        ("fail", 0.75),
+        ("fail", 0.9),
         ("fail", 0.75),
     ]
     assert votes[1].category == "reasoning_breakdown"
@@ -89,19 +96,22 @@ def test_semantic_judge_flags_the_outlier():
     votes = SemanticJudge().votes(evidence(FRANCE, texts, vectors))
     assert [v.outcome for v in votes] == ["pass", "pass", "fail", "pass"]
     assert votes[2].category == "semantic_divergence"
-    assert votes[2].confidence == 1.0
-    assert votes[0].confidence == pytest.approx(0.5 + (2 / 3 - 0.5), abs=1e-4)
+    assert votes[2].confidence == votes[0].confidence == 0.95  # no borderline pair
+    # one borderline pair (cosine within 0.1 of the threshold) that could flip a vote
+    close = SemanticJudge().votes(evidence(FRANCE, ["a", "c"], [unit(1, 0), unit(1, 0.8)]))
+    assert [v.confidence for v in close] == [0.55, 0.55]
 
 
 def test_two_disagreeing_answers_both_diverge():
     votes = SemanticJudge().votes(evidence(FRANCE, ["a", "b"], [unit(1, 0), unit(0, 1)]))
-    assert [(v.outcome, v.confidence) for v in votes] == [("fail", 1.0), ("fail", 1.0)]
+    assert [(v.outcome, v.confidence) for v in votes] == [("fail", 0.95), ("fail", 0.95)]
 
 
 def test_semantic_tie_is_broken_by_the_original_answer():
     a, b = unit(1, 0), unit(0, 1)
     votes = SemanticJudge().votes(evidence(FRANCE, list("aaabb"), [a, a, a, b, b]))
-    assert [(v.outcome, v.confidence) for v in votes] == [("pass", 0.5)] * 3 + [("fail", 0.75)] * 2
+    # confidence is the vote's robustness, not the majority's size (SI measures that)
+    assert [(v.outcome, v.confidence) for v in votes] == [("pass", 0.95)] * 3 + [("fail", 0.95)] * 2
 
 
 def test_aspect_vote_confidence_reflects_agreement():
