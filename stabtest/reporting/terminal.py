@@ -24,6 +24,33 @@ def _ap_lines(summary: RunSummary) -> list[str]:
     ]
 
 
+def _escalation_line(report: RunReport) -> list[str]:
+    """How many answers went to humans, and whose doubt sent them: the least confident
+    judge that voted (or "no judge could decide")."""
+    causes: dict[str, int] = {}
+    for variant in report.variants:
+        for answer in variant.answers:
+            verdict = answer.verdict
+            if verdict.outcome != "escalate":
+                continue
+            cast = [v for v in verdict.votes if v.outcome != "abstain"]
+            if not cast:
+                cause = "no judge could decide"
+            else:
+                weakest = min(cast, key=lambda v: v.confidence)
+                rule = weakest.reason.rsplit("[", 1)[1].rstrip("]") if "[" in weakest.reason else ""
+                cause = f"{weakest.judge} {rule}".strip() + f" ({weakest.confidence:.2f})"
+            causes[cause] = causes.get(cause, 0) + 1
+    if not causes:
+        return []
+    parts = ", ".join(f"{n} {c}" for c, n in sorted(causes.items(), key=lambda kv: -kv[1]))
+    threshold = report.settings.get("escalate_below")
+    return [
+        f"escalated to humans: {sum(causes.values())} answer(s) below escalate_below "
+        f"{threshold}: {parts}"
+    ]
+
+
 def render_summary(report: RunReport) -> str:
     by_case = report.variants_by_case()
     rows = []
@@ -55,7 +82,7 @@ def render_summary(report: RunReport) -> str:
         f"SI {_fmt(s.si)} (lower is better), FC {_fmt(s.fc)}, RDR {_fmt(s.rdr)}, "
         f"AP {_fmt(s.ap)}"
     )
-    lines = [table, totals, *_ap_lines(s)]
+    lines = [table, totals, *_escalation_line(report), *_ap_lines(s)]
     g = report.generation
     if g.requests:
         lines.append(

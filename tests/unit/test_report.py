@@ -117,3 +117,36 @@ def test_write_is_atomic_and_leaves_no_temporary(tmp_path: Path) -> None:
     write_report(path, report)
     assert read_report(path) == report
     assert [p.name for p in path.parent.iterdir()] == ["stabtest.json"]
+
+
+def test_the_terminal_says_how_many_were_escalated_and_whose_doubt() -> None:
+    from dataclasses import replace
+
+    from stabtest.reporting.terminal import render_summary
+
+    doubtful = Verdict(
+        "escalate",
+        0.54,
+        (
+            Vote("reference", "pass", 0.54, 0.8, "near a right answer [near_right]"),
+            Vote("semantic", "pass", 0.95, 1.0, "agrees"),
+        ),
+    )
+    undecided = Verdict("escalate", 0.0, (Vote("reference", "abstain", 0.0),))
+    answers = (AnswerResult(0, "maybe", 0, doubtful), AnswerResult(1, "hm", 1, undecided))
+    report = RunReport(
+        run_id="r",
+        status="complete",
+        started_at=0.0,
+        finished_at=1.0,
+        settings={"escalate_below": 0.6},
+        summary=RunSummary(cases=1, variants=1, escalated=1),
+        generation=GenerationStats(),
+        cases=[CASE],
+        variants=[replace(VARIANT, answers=answers)],
+    )
+    text = render_summary(report)
+    assert (
+        "escalated to humans: 2 answer(s) below escalate_below 0.6: "
+        "1 reference near_right (0.54), 1 no judge could decide"
+    ) in text
