@@ -121,21 +121,15 @@ class ReferenceJudge:
             return self._rule(
                 "known_wrong", "fail", f"contains the wrong answer {claim.wrong_in_span!r}"
             )
-        if claim.right_in_span and claim.other_first:
+        # another entity named as the answer before the right one
+        first = claim.other_first if claim.right_in_span else next(iter(claim.other_in_span), None)
+        if claim.right and first:
             return self._rule(
-                "later_right",
-                "fail",
-                f"first answers {claim.other_first!r}; {claim.right_in_span!r} comes later",
+                "later_right", "fail", f"first answers {first!r}; {claim.right!r} comes later"
             )
         if claim.right_in_span:
             return self._rule("exact", "pass", f"contains the reference {claim.right_in_span!r}")
         if claim.right:
-            if claim.other_in_span:
-                return self._rule(
-                    "later_right",
-                    "fail",
-                    f"first answers {claim.other_in_span[0]!r}; {claim.right!r} comes later",
-                )
             return self._rule("later", "pass", f"names the reference {claim.right!r} later on")
         return self._rule("known_wrong", "fail", f"contains the wrong answer {claim.wrong!r}")
 
