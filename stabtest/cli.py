@@ -11,9 +11,13 @@ import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from stabtest.core.errors import StabtestError
 from stabtest.core.settings import OPTIONS, Settings
+
+if TYPE_CHECKING:
+    from stabtest.remediation.dataset import DataOptions
 
 
 def _run(args: argparse.Namespace, rest: list[str]) -> int:
@@ -204,6 +208,110 @@ def _calibrate(args: argparse.Namespace, rest: list[str]) -> int:
     return 0
 
 
+# -- remediation -----------------------------------------------------------------------------
+
+
+def _data_options(args: argparse.Namespace) -> DataOptions:
+    from stabtest.remediation.dataset import DataOptions
+
+    return DataOptions(
+        weak=args.weak, min_confidence=args.min_confidence, stability_weight=args.stability_weight
+    )
+
+
+def _remediate(args: argparse.Namespace, rest: list[str]) -> int:
+    from tabulate import tabulate
+
+    from stabtest.remediation.loop import Gate, remediate
+    from stabtest.remediation.train import Hyperparameters
+
+    settings = _settings(args)
+    hp = Hyperparameters(
+        method=args.method,
+        learning_rate=args.lr,
+        epochs=args.epochs,
+        max_steps=args.steps,
+        batch_size=args.batch_size,
+        lora_r=args.lora_r,
+        seed=settings.seed,
+    )
+    gate = Gate(args.min_si_drop, args.max_fc_drop, args.min_rdr_ratio, args.max_control_fc_drop)
+    result = remediate(settings, _data_options(args), hp, gate, eval_variants=args.eval_variants)
+
+    def row(name: str, before: Any, after: Any) -> list[str]:
+        def f(value: float | None) -> str:
+            return "-" if value is None else f"{value:.3f}"
+
+        return [
+            name,
+            f"{before.cases} / {before.answers}",
+            f"{f(before.si)} -> {f(after.si)}",
+            f"{f(before.fc)} -> {f(after.fc)}",
+            f"{f(before.rdr)} -> {f(after.rdr)}",
+            f"{f(before.pass_rate)} -> {f(after.pass_rate)}",
+        ]
+
+    print(
+        tabulate(
+            [
+                row("held-out (trained cases)", *result.treated.values()),
+                row("control (untouched cases)", *result.control.values()),
+            ],
+            headers=["cases", "cases / answers", "SI", "FC", "RDR", "pass rate"],
+            disable_numparse=True,
+        )
+    )
+    verdict = "ACCEPTED" if result.accepted else "REJECTED"
+    print(f"model {result.model}: {verdict}")
+    for line in result.missed:
+        print(f"  missed: {line}")
+    print(f"report: {result.report_path}")
+    return 0 if result.accepted else 1
+
+
+def _models(args: argparse.Namespace, rest: list[str]) -> int:
+    from stabtest.remediation.models import describe, rounds
+
+    settings = _settings(args)
+    found = rounds(settings.cache_path)
+    if not found:
+        print(f"no remediation rounds under {settings.cache_path / 'models'}")
+    for model_round in found:
+        for line in describe(model_round):
+            print(line)
+    return 0
+
+
+def _export(args: argparse.Namespace, rest: list[str]) -> int:
+    from stabtest.remediation.dataset import write_jsonl
+    from stabtest.remediation.loop import examples_for_export
+
+    settings = _settings(args)
+    examples = examples_for_export(settings, _data_options(args))
+    output = Path(args.output or f"{args.kind}.jsonl")
+    count = write_jsonl(output, examples, args.kind)
+    print(f"wrote {output} ({count} {args.kind} example(s))")
+    return 0
+
+
+def _training_data_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--weak",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also train on confident automatic failures, not only human labels (default: on)",
+    )
+    parser.add_argument("--min-confidence", type=float, default=0.8, metavar="X")
+    parser.add_argument(
+        "--stability-weight",
+        type=float,
+        default=2.0,
+        metavar="W",
+        help="loss weight of semantic-divergence and session-drift failures (default: 2)",
+    )
+    parser.add_argument("--cache-dir", help="stabtest cache dir (gold store, models)")
+
+
 def _label_studio_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--url", help="Label Studio URL (default: stab_label_studio / [tool.stabtest])"
@@ -278,6 +386,45 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cal.add_argument("--cache-dir", help="stabtest cache dir holding the gold store")
     cal.set_defaults(func=_calibrate)
+
+    rem = commands.add_parser(
+        "remediate",
+        help="fine-tune on the last run's failures, rerun held-out variants, accept or reject",
+        description="Train one round (TRL: LoRA SFT or DPO) on adjudicated and confident "
+        "failures of reports/stabtest.json, rerun the suites on held-out variants with the "
+        "base and the new model, and gate. Exit 0: accepted, 1: rejected.",
+    )
+    _training_data_options(rem)
+    rem.add_argument("--method", choices=["sft", "dpo"], default="sft")
+    rem.add_argument("--lr", type=float, default=2e-4, help="learning rate (default: 2e-4)")
+    rem.add_argument("--epochs", type=float, default=3.0)
+    rem.add_argument("--steps", type=int, default=-1, help="max steps (default: by epochs)")
+    rem.add_argument("--batch-size", type=int, default=4)
+    rem.add_argument("--lora-r", type=int, default=16)
+    rem.add_argument("--eval-variants", type=int, default=4, help="held-out rule variants/case")
+    rem.add_argument("--min-si-drop", type=float, default=0.2, help="relative (default: 0.2)")
+    rem.add_argument("--max-fc-drop", type=float, default=0.02)
+    rem.add_argument(
+        "--min-rdr-ratio",
+        type=float,
+        default=0.8,
+        help="answer diversity across cases, after/before",
+    )
+    rem.add_argument("--max-control-fc-drop", type=float, default=0.02)
+    rem.set_defaults(func=_remediate)
+
+    mod = commands.add_parser("models", help="list remediation rounds (versioned models)")
+    mod.add_argument("--cache-dir", help="stabtest cache dir")
+    mod.set_defaults(func=_models)
+
+    exp = commands.add_parser(
+        "export", help="write remediation training data as JSONL (prompt/completion or DPO)"
+    )
+    exp.add_argument("kind", choices=["sft", "dpo"])
+    exp.add_argument("--format", choices=["jsonl"], default="jsonl")
+    exp.add_argument("-o", "--output", help="file to write (default: KIND.jsonl)")
+    _training_data_options(exp)
+    exp.set_defaults(func=_export)
     return parser
 
 

@@ -203,6 +203,16 @@ class HFBackend:
             return torch.device(self.device_spec)
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
+    def model_dir(self) -> Path:
+        """A local directory holding the model (a GGUF is converted once): what
+        remediation fine-tunes. A hub id resolves to its local snapshot."""
+        location = self._materialize()
+        if Path(location).is_dir():
+            return Path(location)
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(location, local_files_only=True))
+
     def _materialize(self) -> str:
         """A path or id `from_pretrained` loads quickly; converts a GGUF once."""
         if self._source.kind != "gguf":

@@ -67,6 +67,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             parser.addini(option.ini, option.help, type="linelist", default=[])
         else:
             parser.addini(option.ini, option.help, default=None)
+    group.addoption(
+        "--remediate",
+        action="store_true",
+        help="after the run: fine-tune on its failures, rerun held-out variants and gate "
+        "(as `stabtest remediate`); the exit status is the gate's: 0 accepted, 1 rejected",
+    )
+    group.addoption(
+        "--remediate-steps",
+        type=int,
+        default=-1,
+        metavar="N",
+        help="training steps of --remediate (default: 3 epochs)",
+    )
 
 
 def _seed(config: pytest.Config) -> int | str | None:

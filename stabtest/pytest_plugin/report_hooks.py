@@ -15,6 +15,7 @@ from stabtest.reporting.recorder import Recorder
 class ReportHooks:
     def __init__(self, recorder: Recorder):
         self.recorder = recorder
+        self.remediation: list[str] = []
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call":  # the teardown report carries the same properties again
@@ -41,6 +42,8 @@ class ReportHooks:
             )
         if self.recorder.report_path is not None:
             terminalreporter.write_line(f"report: {self.recorder.report_path}")
+        for line in self.remediation:
+            terminalreporter.write_line(line)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -61,3 +64,30 @@ class ReportHooks:
         )
         written: Any = self.recorder.written
         session.config.hook.pytest_stabtest_report_written(path=path, report=written)
+        if session.config.getoption("remediate", False) and not interrupted:
+            session.exitstatus = self._remediate(session)
+
+    def _remediate(self, session: pytest.Session) -> int:
+        """`--remediate`: one round on the report just written; the gate sets the exit."""
+        from stabtest.core.errors import StabtestError
+        from stabtest.remediation.loop import remediate
+        from stabtest.remediation.train import Hyperparameters
+
+        steps = int(session.config.getoption("remediate_steps"))
+        settings = self.recorder.settings
+        try:
+            result = remediate(
+                settings,
+                hp=Hyperparameters(max_steps=steps, seed=settings.seed),
+                progress=self.remediation.append,
+            )
+        except StabtestError as error:
+            self.remediation.append(f"remediation: error: {error}")
+            return int(pytest.ExitCode.USAGE_ERROR)
+        before, after = result.treated["before"], result.treated["after"]
+        self.remediation.append(
+            f"remediation: held-out SI {before.si} -> {after.si}, FC {before.fc} -> "
+            f"{after.fc}; model {result.model}: {'ACCEPTED' if result.accepted else 'REJECTED'}"
+        )
+        self.remediation += [f"remediation: missed: {line}" for line in result.missed]
+        return 0 if result.accepted else 1

@@ -1,0 +1,45 @@
+"""Which variants may train and which only judge: held out per case, deterministically.
+
+Training never sees the prompts that judge its result: a suite paraphrase is held out when
+its hash is odd, and rule operators are split in two fixed halves (by the hash of the
+name): rule variants that used a held-out operator are never trained on, and the rerun
+perturbs only with held-out operators, under a fresh seed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+from stabtest.core.results import VariantResult
+
+
+def _odd(text: str) -> bool:
+    return hashlib.sha256(text.encode()).digest()[0] % 2 == 1
+
+
+def held_out_paraphrase(text: str) -> bool:
+    return _odd(" ".join(text.split()).lower())
+
+
+def held_out_operators(names: Iterable[str]) -> tuple[str, ...]:
+    """The operators reserved for evaluation (about half of `names`, never all, never
+    none when there are at least two)."""
+    names = sorted(names)
+    held = [n for n in names if _odd(f"operator:{n}")]
+    if len(names) >= 2 and not held:
+        held = names[:1]
+    if len(names) >= 2 and len(held) == len(names):
+        held = held[1:]
+    return tuple(held)
+
+
+def trainable(variant: VariantResult, held_ops: Iterable[str]) -> bool:
+    """A variant of the run that training may use."""
+    if variant.rejected:
+        return False
+    if variant.family == "paraphrase":
+        return not held_out_paraphrase(variant.prompt)
+    if variant.family == "rule":
+        return not set(variant.operators) & set(held_ops)
+    return True
