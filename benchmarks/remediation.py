@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--facts", type=int, default=40)
     parser.add_argument("--tqa", type=int, default=15)
     parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--lr", type=float, default=2e-4)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="stabtest-remediation-") as tmp:
         project = Path(tmp)
@@ -73,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run(run, cwd=project, capture_output=True, text=True, check=False)
         run_seconds = time.perf_counter() - started
         command = [sys.executable, "-m", "stabtest.cli", "remediate", "--steps", str(args.steps)]
+        command += ["--lr", str(args.lr)]
         started = time.perf_counter()
         done = subprocess.run(command, cwd=project, capture_output=True, text=True, check=False)
         seconds = time.perf_counter() - started
