@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tqa", type=int, default=15)
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--replay-weight", type=float, default=0.5)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="stabtest-remediation-") as tmp:
         project = Path(tmp)
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run(run, cwd=project, capture_output=True, text=True, check=False)
         run_seconds = time.perf_counter() - started
         command = [sys.executable, "-m", "stabtest.cli", "remediate", "--steps", str(args.steps)]
-        command += ["--lr", str(args.lr)]
+        command += ["--lr", str(args.lr), "--replay-weight", str(args.replay_weight)]
         started = time.perf_counter()
         done = subprocess.run(command, cwd=project, capture_output=True, text=True, check=False)
         seconds = time.perf_counter() - started

@@ -215,7 +215,10 @@ def _data_options(args: argparse.Namespace) -> DataOptions:
     from stabtest.remediation.dataset import DataOptions
 
     return DataOptions(
-        weak=args.weak, min_confidence=args.min_confidence, stability_weight=args.stability_weight
+        weak=args.weak,
+        min_confidence=args.min_confidence,
+        stability_weight=args.stability_weight,
+        replay_weight=args.replay_weight,
     )
 
 
@@ -287,7 +290,7 @@ def _export(args: argparse.Namespace, rest: list[str]) -> int:
     from stabtest.remediation.loop import examples_for_export
 
     settings = _settings(args)
-    examples = examples_for_export(settings, _data_options(args))
+    examples = examples_for_export(settings, _data_options(args), args.kind)
     output = Path(args.output or f"{args.kind}.jsonl")
     count = write_jsonl(output, examples, args.kind)
     print(f"wrote {output} ({count} {args.kind} example(s))")
@@ -308,6 +311,14 @@ def _training_data_options(parser: argparse.ArgumentParser) -> None:
         default=2.0,
         metavar="W",
         help="loss weight of semantic-divergence and session-drift failures (default: 2)",
+    )
+    parser.add_argument(
+        "--replay-weight",
+        type=float,
+        default=0.5,
+        metavar="W",
+        help="also train on the model's own right answers in corrected cases at this weight "
+        "(default: 0.5; 0: off)",
     )
     parser.add_argument("--cache-dir", help="stabtest cache dir (gold store, models)")
 

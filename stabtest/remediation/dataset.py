@@ -37,6 +37,10 @@ class DataOptions:
     """Also train on confident automatic failures (not only human-labelled ones)."""
     min_confidence: float = 0.8
     stability_weight: float = 2.0
+    replay_weight: float = 0.5
+    """Also train, at this weight, on the model's own right answers of trainable variants
+    (replay: anchors what it already does right while the failures are corrected);
+    0 turns replay off."""
 
 
 def consistent_answer(variants: Iterable[VariantResult], reference: str | None) -> str | None:
@@ -66,7 +70,8 @@ def build_examples(
     held_ops: Iterable[str],
     options: DataOptions = DataOptions(),
 ) -> list[TrainingExample]:
-    """SFT examples with their rejected answer (DPO uses both); see the module docstring."""
+    """SFT examples with their rejected answer (DPO uses both; replay examples have none
+    and are SFT only); see the module docstring."""
     held = tuple(held_ops)
     by_case: dict[str, list[VariantResult]] = {}
     for variant in variants:
@@ -80,7 +85,17 @@ def build_examples(
             for answer in variant.answers:
                 label = gold.get((variant.uid, answer.hash))
                 human = label.outcome if label is not None else None
-                if human == "pass":
+                if human == "pass" or (human is None and answer.verdict.outcome == "pass"):
+                    if options.replay_weight > 0 and (answer.correct or human == "pass"):
+                        examples.append(
+                            TrainingExample(
+                                prompt=variant.prompt,
+                                completion=answer.text.strip(),
+                                weight=options.replay_weight,
+                                uid=f"{variant.uid}#{answer.hash}",
+                                family="replay",
+                            )
+                        )
                     continue
                 confident = (
                     options.weak

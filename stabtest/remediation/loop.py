@@ -215,7 +215,7 @@ def remediate(
     snapshot = load_gold(settings)
     labels = dict(snapshot.labels) if snapshot is not None else {}
     held_ops = held_out_operators(OPERATORS)
-    examples = build_examples(report.variants, labels, held_ops, options)
+    examples = select(build_examples(report.variants, labels, held_ops, options), hp.method)
     require_examples(examples, options)
     trained_cases = {e.uid.split("[", 1)[0] for e in examples}
     trained_prompts = {" ".join(e.prompt.split()) for e in examples}
@@ -316,7 +316,21 @@ def remediate(
     return out
 
 
-def examples_for_export(settings: Settings, options: DataOptions) -> list[TrainingExample]:
+def select(examples: list[TrainingExample], method: str) -> list[TrainingExample]:
+    """Replay examples only in cases that have a failure to correct (cases with nothing to
+    correct stay untouched: they are the control), and none for DPO (no rejected answer)."""
+    corrected = {e.uid.split("[", 1)[0] for e in examples if e.family != "replay"}
+    return [
+        e
+        for e in examples
+        if (e.family != "replay" or e.uid.split("[", 1)[0] in corrected)
+        and (method != "dpo" or e.rejected is not None)
+    ]
+
+
+def examples_for_export(
+    settings: Settings, options: DataOptions, method: str = "sft"
+) -> list[TrainingExample]:
     """The examples a round would train on, for `stabtest export`."""
     from stabtest.adjudication.actions import load_gold
     from stabtest.variants.perturb import OPERATORS
@@ -325,5 +339,6 @@ def examples_for_export(settings: Settings, options: DataOptions) -> list[Traini
     snapshot = load_gold(settings)
     labels = dict(snapshot.labels) if snapshot is not None else {}
     examples = build_examples(report.variants, labels, held_out_operators(OPERATORS), options)
+    examples = select(examples, method)
     require_examples(examples, options)
     return examples

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from stabtest.remediation.dataset import (
     record,
     require_examples,
 )
-from stabtest.remediation.loop import Gate, Side, judge_gate
+from stabtest.remediation.loop import Gate, Side, judge_gate, select
 from stabtest.remediation.split import held_out_operators, held_out_paraphrase, trainable
 
 
@@ -46,6 +47,7 @@ def variant(
     )
 
 
+NO_REPLAY = DataOptions(replay_weight=0.0)
 RIGHT = variant("v0", "Jupiter is the largest.", "pass", correct=True)
 WRONG = variant(
     "v1",
@@ -59,30 +61,35 @@ WRONG = variant(
 
 
 def test_failures_train_towards_the_cases_own_right_answer_with_stability_weight() -> None:
-    [example] = build_examples([RIGHT, WRONG], {}, held_ops=())
+    [example] = build_examples([RIGHT, WRONG], {}, (), NO_REPLAY)
     assert (example.prompt, example.completion) == ("Biggest planet?", "Jupiter is the largest.")
     assert example.rejected == "Neptune." and example.weight == 2.0  # semantic divergence
     plain = variant("v1", "Neptune.", "fail", correct=False, prompt="Biggest planet?")
-    assert build_examples([RIGHT, plain], {}, held_ops=())[0].weight == 1.0
+    assert build_examples([RIGHT, plain], {}, (), NO_REPLAY)[0].weight == 1.0
 
 
 def test_a_human_correction_wins_and_a_human_pass_is_not_trained() -> None:
     fixed = GoldLabel(WRONG.uid, WRONG.answers[0].hash, False, False, corrected_answer="Jupiter.")
-    [example] = build_examples([RIGHT, WRONG], {(WRONG.uid, WRONG.answers[0].hash): fixed}, ())
+    [example] = build_examples(
+        [RIGHT, WRONG], {(WRONG.uid, WRONG.answers[0].hash): fixed}, (), NO_REPLAY
+    )
     assert example.completion == "Jupiter."
     fine = GoldLabel(WRONG.uid, WRONG.answers[0].hash, True, True)
-    assert build_examples([RIGHT, WRONG], {(WRONG.uid, WRONG.answers[0].hash): fine}, ()) == []
+    assert (
+        build_examples([RIGHT, WRONG], {(WRONG.uid, WRONG.answers[0].hash): fine}, (), NO_REPLAY)
+        == []
+    )
 
 
 def test_without_a_right_answer_the_reference_is_written_as_one() -> None:
-    [example] = build_examples([WRONG], {}, ())
+    [example] = build_examples([WRONG], {}, (), NO_REPLAY)
     assert example.completion == "Jupiter."
 
 
 def test_weak_supervision_can_be_switched_off_and_unsure_failures_are_skipped() -> None:
-    assert build_examples([RIGHT, WRONG], {}, (), DataOptions(weak=False)) == []
+    assert select(build_examples([RIGHT, WRONG], {}, (), DataOptions(weak=False)), "sft") == []
     unsure = variant("v1", "Neptune.", "fail", correct=False, confidence=0.7, prompt="Big?")
-    assert build_examples([RIGHT, unsure], {}, ()) == []
+    assert build_examples([RIGHT, unsure], {}, (), NO_REPLAY) == []
     with pytest.raises(NoTrainingData, match=r"no training data.*nothing was trained"):
         require_examples([], DataOptions())
 
@@ -99,7 +106,7 @@ def test_held_out_variants_are_never_trained_on() -> None:
 
 
 def test_export_records_are_what_trl_reads() -> None:
-    [example] = build_examples([RIGHT, WRONG], {}, ())
+    [example] = build_examples([RIGHT, WRONG], {}, (), NO_REPLAY)
     sft, dpo = record(example, "sft"), record(example, "dpo")
     assert sft["completion"] == [{"role": "assistant", "content": "Jupiter is the largest."}]
     assert set(dpo) == {"prompt", "chosen", "rejected", "weight"}
@@ -170,3 +177,21 @@ def test_weights_change_the_loss() -> None:
     assert float(even) == pytest.approx((float(only_first) + float(only_second)) / 2, rel=1e-5)
     assert float(first) == pytest.approx((3 * float(only_first) + float(only_second)) / 4, rel=1e-5)
     assert float(first) != pytest.approx(float(even))
+
+
+def test_replay_trains_on_the_models_own_right_answers_when_asked() -> None:
+    plain = build_examples([RIGHT, WRONG], {}, (), NO_REPLAY)
+    assert all(e.family != "replay" for e in plain)  # off by default
+    examples = build_examples([RIGHT, WRONG], {}, (), DataOptions(replay_weight=0.5))
+    replay = [e for e in examples if e.family == "replay"]
+    assert [(e.prompt, e.completion, e.weight, e.rejected) for e in replay] == [
+        ("Largest planet?", "Jupiter is the largest.", 0.5, None)
+    ]
+    untouched = variant("v0", "Jupiter.", "pass", correct=True)
+    untouched = replace(untouched, uid="s.yaml::other[v0]", case_id="other")
+    mixed = build_examples([RIGHT, WRONG, untouched], {}, (), DataOptions(replay_weight=0.5))
+    kept = select(mixed, "sft")
+    assert {e.uid.split("[")[0] for e in kept} == {"s.yaml::planet"}  # "other" stays control
+    assert all(e.rejected is not None for e in select(mixed, "dpo"))
+    with pytest.raises(NoTrainingData):  # replay alone is not a reason to train
+        require_examples(select(replay, "sft"), DataOptions())
