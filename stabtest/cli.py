@@ -287,10 +287,10 @@ def _models(args: argparse.Namespace, rest: list[str]) -> int:
 
 def _export(args: argparse.Namespace, rest: list[str]) -> int:
     from stabtest.remediation.dataset import write_jsonl
-    from stabtest.remediation.loop import examples_for_export
+    from stabtest.remediation.loop import training_examples
 
     settings = _settings(args)
-    examples = examples_for_export(settings, _data_options(args), args.kind)
+    examples = training_examples(settings, _data_options(args), args.kind)
     output = Path(args.output or f"{args.kind}.jsonl")
     count = write_jsonl(output, examples, args.kind)
     print(f"wrote {output} ({count} {args.kind} example(s))")

@@ -203,7 +203,6 @@ def remediate(
 ) -> RoundResult:
     """Train one round and judge it (see the module docstring)."""
     options, hp, gate = options or DataOptions(), hp or Hyperparameters(), gate or Gate()
-    from stabtest.adjudication.actions import load_gold
     from stabtest.variants.perturb import OPERATORS
 
     if settings.backend != "hf":
@@ -212,11 +211,8 @@ def remediate(
             "model (--stab-backend hf); an HTTP endpoint cannot be trained from here"
         )
     report = read_report(settings.report_path / REPORT_NAME)
-    snapshot = load_gold(settings)
-    labels = dict(snapshot.labels) if snapshot is not None else {}
     held_ops = held_out_operators(OPERATORS)
-    examples = select(build_examples(report.variants, labels, held_ops, options), hp.method)
-    require_examples(examples, options)
+    examples = training_examples(settings, options, hp.method)
     trained_cases = {e.uid.split("[", 1)[0] for e in examples}
     trained_prompts = {" ".join(e.prompt.split()) for e in examples}
     progress(f"remediation: {len(examples)} training example(s) from {len(trained_cases)} case(s)")
@@ -328,10 +324,11 @@ def select(examples: list[TrainingExample], method: str) -> list[TrainingExample
     ]
 
 
-def examples_for_export(
+def training_examples(
     settings: Settings, options: DataOptions, method: str = "sft"
 ) -> list[TrainingExample]:
-    """The examples a round would train on, for `stabtest export`."""
+    """The examples a round trains on (and `stabtest export` writes): from the last
+    report and the gold store; a clear error when there are none."""
     from stabtest.adjudication.actions import load_gold
     from stabtest.variants.perturb import OPERATORS
 
