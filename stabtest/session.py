@@ -169,7 +169,7 @@ class Session:
         plan = self.generator.plan([r for reg in pending for *_, r in reg.requests(seed)])
         with self.generator.lock():  # other workers wait, then read answers and vectors
             self._answers.update(self.generator.run(plan))
-            texts = {self._answers[key] for key in plan.requests}
+            texts = {self._answers[key] for key in plan.requests if key in self._answers}
             for reg in pending:
                 texts.update(reference_texts(reg.case))
             started = time.perf_counter()
@@ -195,8 +195,30 @@ class Session:
             except Exception:
                 if not self._recover(self.registry[key]):
                     raise
-            self._outcomes[key] = self._judge(self.registry[key])
+            reg = self.registry[key]
+            refusal = self._refusal(reg)
+            if refusal is not None:
+                raise StabtestError(refusal)
+            self._outcomes[key] = self._judge(reg)
         return self._outcomes[key]
+
+    def _refusal(self, reg: Registered) -> str | None:
+        """Why this case cannot be judged: the backend refused some of its prompts (too
+        long for the model's context). The case fails alone; the others run."""
+        refused = self._generator.refused if self._generator is not None else {}
+        if not refused:
+            return None
+        fingerprint = self.fingerprint()
+        bad = {
+            variant.id: refused[request.key(fingerprint)]
+            for variant, _, request in reg.requests(self.settings.seed)
+            if request.key(fingerprint) in refused
+        }
+        if not bad:
+            return None
+        (first, why), more = next(iter(bad.items())), len(bad) - 1
+        also = f" (and {more} more variant(s))" if more else ""
+        return f"{case_uid(reg.scope, reg.case.id)}[{first}] cannot be generated: {why}{also}"
 
     def _recover(self, reg: Registered) -> bool:
         """After a failed plan, a case whose answers all reached the cache before the

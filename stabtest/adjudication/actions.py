@@ -124,7 +124,8 @@ def push_fix(report: PushReport, rerun: str, url_setting: str = URL_SETTINGS) ->
 
 
 def push_record(report: PushReport) -> dict[str, Any]:
-    """What the JSON report keeps of a push (no token: messages are scrubbed)."""
+    """What the JSON report keeps of a push (no token, no credential of the URL: the URL is
+    redacted and messages are scrubbed)."""
     return {
         "url": report.url,
         "selected": report.selected,
@@ -136,6 +137,7 @@ def push_record(report: PushReport) -> dict[str, Any]:
         "projects": dict(report.projects),
         "created_projects": list(report.created_projects),
         "error": report.error,
+        "interrupted": report.interrupted,
         "seconds": round(report.seconds, 3),
     }
 

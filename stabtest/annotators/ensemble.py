@@ -10,12 +10,25 @@ confidence is below `escalate_below`, or on which no judge could decide, is `esc
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import math
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from stabtest.annotators.base import CaseEvidence, Judge
+import numpy as np
+from numpy.typing import NDArray
+
+from stabtest.annotators.base import (
+    SETTLED_MARGIN,
+    CaseEvidence,
+    Judge,
+    PairRelation,
+    answer_groups,
+    cosines,
+    representatives,
+)
+from stabtest.core.metrics import Index, Mask, first_seen
 from stabtest.core.results import Outcome, Verdict, Vote
-from stabtest.core.text import final_number, normalize, numbers_match
+from stabtest.core.text import final_number, normalize
 
 
 @dataclass(frozen=True)
@@ -101,8 +114,8 @@ class Ensemble:
             if aspect == "correctness":
                 correct = [self._decide(active, votes, i, "correctness") for i in range(n)]
                 rights = [None if d is None else d.outcome == "pass" for d in correct]
-                evidence.agrees = equivalence(evidence, rights)
-                evidence.settled = settled(evidence, rights)
+                relation = equivalence(evidence, rights)
+                evidence.agrees, evidence.settled = relation, relation.settled
         verdicts = []
         for i in range(n):
             decisions = [
@@ -120,47 +133,86 @@ class Ensemble:
         return decide_aspect(aspect, cast, self.weights)
 
 
-def equivalence(
-    evidence: CaseEvidence, correct: Sequence[bool | None]
-) -> Callable[[int, int], bool]:
+def equivalence(evidence: CaseEvidence, correct: Sequence[bool | None]) -> Equivalence:
     """When two answers count as the same answer for SI, RDR and the consistency judges:
     two answers judged right agree and a right and a wrong one never do; otherwise by
     final number for numeric cases, else by normalised text or embedding cosine at the
-    semantic threshold."""
-    texts = [a.text for a in evidence.answers]
-    sim = evidence.similarity()
-    numeric = evidence.case.kind == "numeric"
-    numbers = [final_number(t)[0] for t in texts] if numeric else []
-    normal = [normalize(t) for t in texts]
-
-    def same(i: int, j: int) -> bool:
-        if correct[i] is not None and correct[j] is not None:
-            if correct[i] != correct[j]:
-                return False
-            if correct[i]:
-                return True
-        a, b = (numbers[i], numbers[j]) if numeric else (None, None)
-        if a is not None and b is not None:
-            return numbers_match(a, b, evidence.case.numeric_tolerance)
-        return normal[i] == normal[j] or float(sim[i, j]) >= evidence.semantic_threshold
-
-    return same
+    semantic threshold. Callable as `same(i, j)`; judges count it over groups."""
+    return Equivalence(evidence, correct)
 
 
 def settled(evidence: CaseEvidence, correct: Sequence[bool | None]) -> Callable[[int, int], bool]:
     """Which pairwise decisions of `equivalence` are beyond doubt: those made by
     correctness, by final number, by identical normalised text, or by a cosine far from the
     threshold (see CaseEvidence.settled)."""
-    numeric = evidence.case.kind == "numeric"
-    numbers = [final_number(a.text)[0] for a in evidence.answers] if numeric else []
-    normal = [normalize(a.text) for a in evidence.answers]
+    return equivalence(evidence, correct).settled
 
-    def sure(i: int, j: int) -> bool:
-        a, b = correct[i], correct[j]
-        if a is not None and b is not None and (a != b or a):
-            return True
-        if numeric and numbers[i] is not None and numbers[j] is not None:
-            return True
-        return normal[i] == normal[j] or evidence.cosine_settled(i, j)
 
-    return sure
+class Equivalence(PairRelation):
+    """`equivalence` over groups of answers with the same text, vector and correctness, in
+    blocks of vectorised comparisons (see PairRelation): per pair exactly the rules above,
+    with the cosine compared clipped to [-1, 1] and its settling margin unclipped, as before.
+
+    Not symmetric for numeric cases with a tolerance: numbers_match(a, b) scales it by |b|."""
+
+    def __init__(self, evidence: CaseEvidence, correct: Sequence[bool | None]) -> None:
+        case = evidence.case
+        self.numeric = case.kind == "numeric"
+        self.tolerance = case.numeric_tolerance
+        self.threshold = evidence.semantic_threshold
+        self.symmetric = not self.numeric or self.tolerance == 0
+        read: dict[str, tuple[str, float | None]] = {}
+        for answer in evidence.answers:
+            if answer.text not in read:
+                number = final_number(answer.text)[0] if self.numeric else None
+                read[answer.text] = (normalize(answer.text), number)
+        extra: list[Hashable] = [
+            # a number that is not finite does not match itself: such an answer stays alone
+            ("alone", i) if (n := read[a.text][1]) is not None and not math.isfinite(n) else c
+            for i, (a, c) in enumerate(zip(evidence.answers, correct, strict=True))
+        ]
+        super().__init__(answer_groups(evidence.answers, evidence.vectors, extra))
+        firsts = self.first.tolist()
+        reps = [evidence.answers[i].text for i in firsts]
+        self.vectors = representatives(evidence.vectors, self.first)
+        self.known: Mask = np.array([correct[i] is not None for i in firsts], dtype=bool)
+        self.right: Mask = np.array([bool(correct[i]) for i in firsts], dtype=bool)
+        self.text: Index = first_seen(read[t][0] for t in reps)
+        numbers = [read[t][1] for t in reps]
+        self.has_number: Mask = np.array([x is not None for x in numbers], dtype=bool)
+        self.number: NDArray[np.float64] = np.array(
+            [0.0 if x is None else x for x in numbers], dtype=np.float64
+        )
+
+    def pairs(self, rows: Index, cols: Index) -> tuple[Mask, Mask]:
+        """(agree, settled) between groups: `same` and `sure` of the rules, vectorised."""
+        cosine = cosines(self.vectors, rows, cols)
+        far = np.abs(cosine - self.threshold) >= SETTLED_MARGIN
+        sure = self._by_correctness(rows, cols) | self._same_text(rows, cols) | far
+        if self.numeric:
+            sure |= self._by_number(rows, cols)
+        return self._agree(rows, cols, cosine), sure
+
+    def agreement(self, rows: Index, cols: Index) -> Mask:
+        return self._agree(rows, cols, cosines(self.vectors, rows, cols))
+
+    def _agree(self, rows: Index, cols: Index, cosine: NDArray[np.float64]) -> Mask:
+        agree = self._same_text(rows, cols) | (np.clip(cosine, -1.0, 1.0) >= self.threshold)
+        if self.numeric:
+            a, b = self.number[rows][:, None], self.number[cols][None, :]
+            match = np.abs(a - b) <= np.maximum(self.tolerance, self.tolerance * np.abs(b))
+            agree = np.where(self._by_number(rows, cols), match, agree)
+        both_right = self.right[rows][:, None] & self.right[cols][None, :]
+        return np.where(self._by_correctness(rows, cols), both_right, agree)
+
+    def _by_correctness(self, rows: Index, cols: Index) -> Mask:
+        """Pairs correctness decides: a right and a wrong answer, or two right ones."""
+        both = self.known[rows][:, None] & self.known[cols][None, :]
+        return both & (self.right[rows][:, None] | self.right[cols][None, :])
+
+    def _same_text(self, rows: Index, cols: Index) -> Mask:
+        same: Mask = self.text[rows][:, None] == self.text[cols][None, :]
+        return same
+
+    def _by_number(self, rows: Index, cols: Index) -> Mask:
+        return self.has_number[rows][:, None] & self.has_number[cols][None, :]

@@ -3,7 +3,9 @@
 Pure: no model, cache or session. The ensemble's judges vote, a human label (when the
 gold store has one for the very same answer) replaces the automatic verdict, and the
 answers are clustered by the same equivalence the consistency judges used, so verdicts
-and metrics never contradict each other.
+and metrics never contradict each other. The pairwise work runs on groups of identical
+answers in bounded blocks (`Equivalence`, `cluster_grouped`), so a case of 20,100 sampled
+answers with few distinct texts judges in about the time of its answers, not their pairs.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 
 from stabtest.annotators.base import CaseEvidence
 from stabtest.annotators.ensemble import Ensemble, equivalence
-from stabtest.core.metrics import case_metrics, cluster
+from stabtest.core.metrics import case_metrics, cluster_grouped
 from stabtest.core.results import CaseMetrics, GoldLabel, Verdict
 
 
@@ -37,7 +39,7 @@ def judge_case(
     for i, label in enumerate(labels):
         if label is not None:
             verdicts[i], correct[i] = human_verdict(label, verdicts[i], correct[i])
-    clusters = cluster(len(evidence.answers), equivalence(evidence, correct))
+    clusters = cluster_grouped(equivalence(evidence, correct))
     return CaseJudgement(
         tuple(verdicts), tuple(correct), tuple(clusters), case_metrics(clusters, correct)
     )

@@ -2,11 +2,13 @@
 
 YAML is composed into nodes first so that every key keeps its line: a validation error is
 reported as `suites/x.yaml:12 [cases[1].sampling.temperature]: ...`, which is the place
-the user has to edit.
+the user has to edit. Whatever the file holds (bytes that are not UTF-8, tags, recursive
+aliases, an alias bomb, merge keys), the one error that comes out is that `SuiteError`.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
@@ -18,23 +20,225 @@ from stabtest.core.errors import SuiteError
 from stabtest.core.suite import Case, CaseDefaults, Suite
 
 SUITE_KEYS = {"suite", "description", "defaults", "cases"}
+MAX_NODES = 100_000
+"""How many YAML nodes a suite may expand to once aliases are followed: far above any
+real suite (a thousand cases are about 20,000), far below an alias bomb ("billion
+laughs"), which would otherwise exhaust memory and take the other suites down with it."""
+MAX_DEPTH = 100
+"""How deeply values may nest; a suite needs five levels."""
 Loc = tuple[str | int, ...]
 
+_YAML = "tag:yaml.org,2002:"
+_MERGE, _VALUE = f"{_YAML}merge", f"{_YAML}value"
+_COLLECTION_TAGS: dict[type[yaml.Node], str] = {
+    yaml.MappingNode: f"{_YAML}map",
+    yaml.SequenceNode: f"{_YAML}seq",
+}
+_CONSTRUCTOR_ERRORS = (
+    yaml.YAMLError,
+    ValueError,
+    ArithmeticError,
+    LookupError,
+    AttributeError,
+    TypeError,
+)
+"""What PyYAML's scalar constructors raise on odd text (`!!int abc`, `!!float ''`,
+`!!bool maybe`, `!!timestamp 2020-13-45`, ...)."""
+# Characters YAML forbids in a stream (the YAML 1.1 printable set, as PyYAML's reader).
+_NOT_PRINTABLE = re.compile(
+    "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+)
+_KEY_PARTS = 12  # a key path longer than this (deep nesting) is cut short in messages
+_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
 
-def _to_python(node: yaml.Node, loc: Loc, lines: dict[Loc, int], loader: Any) -> Any:
-    """Turn a composed YAML node into plain Python, recording the line of every path."""
-    lines[loc] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        out: dict[str, Any] = {}
+
+def _line_of(text: str, index: int) -> int:
+    """The 1-based line of `text[index]`, counting line breaks as YAML does."""
+    return len(_LINE_BREAK.findall(text, 0, index)) + 1
+
+
+def _line(node: yaml.Node) -> int:
+    return int(node.start_mark.line) + 1
+
+
+def _tag(node: yaml.Node) -> str:
+    """`!!int` rather than `tag:yaml.org,2002:int`: as the user wrote it."""
+    return str(node.tag).replace(_YAML, "!!")
+
+
+def _one_line(text: str) -> str:
+    """Messages quote the user's text; a newline in it must not break the one-line error."""
+    return " ".join(text.split())
+
+
+class _Reader:
+    """Turns a composed YAML document into plain Python, recording the line of every path.
+
+    The composed nodes form a graph (an alias is the anchored node itself), so the whole
+    graph is measured before anything is built: a cycle (`a: &x [*x]`), nesting deeper
+    than MAX_DEPTH or an expansion beyond MAX_NODES is refused at the line to edit,
+    without expanding it. Merge keys (`<<: *defaults`) are expanded as YAML 1.1 says;
+    any scalar PyYAML cannot construct is a SuiteError at its key.
+    """
+
+    def __init__(self, path: str, loader: Any):
+        self.path = path
+        self.loader = loader
+        self.lines: dict[Loc, int] = {}
+        self._pairs_of: dict[int, dict[str, tuple[yaml.Node, yaml.Node]]] = {}
+        self._merging: set[int] = set()
+        self._measured: dict[int, tuple[int, int]] = {}  # id -> (nodes, height), capped
+        self._open: set[int] = set()
+
+    def fail(self, node: yaml.Node, loc: Loc, message: str) -> SuiteError:
+        return SuiteError(self.path, message, line=_line(node), key=_dotted(loc) or None)
+
+    def read(self, root: yaml.Node) -> Any:
+        if self._measure(root, (), 0)[0] > MAX_NODES:
+            node, loc = self._bomb(root, ())
+            raise self.fail(
+                node,
+                loc,
+                f"aliases expand to more than {MAX_NODES:,} YAML nodes from here "
+                "(an alias bomb?); a suite is limited to that many",
+            )
+        return self._build(root, ())
+
+    # -- structure: merge keys, cycles, depth, size -----------------------------------
+
+    def _key(self, node: yaml.Node, loc: Loc) -> str:
+        if not isinstance(node, yaml.ScalarNode):
+            raise self.fail(node, loc, "a mapping key must be a plain word, not a list or mapping")
+        return str(node.value)
+
+    def _pairs(self, node: yaml.MappingNode, loc: Loc) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+        """The mapping's keys with merge keys expanded: its own keys win over merged ones,
+        and an earlier merged mapping over a later one. Computed once per node."""
+        known = self._pairs_of.get(id(node))
+        if known is not None:
+            return known
+        if id(node) in self._merging:
+            raise self.fail(node, loc, "recursive merge: this mapping merges itself ('<<')")
+        if len(self._merging) >= MAX_DEPTH:
+            raise self.fail(node, loc, f"merge keys ('<<') nest deeper than {MAX_DEPTH} levels")
+        self._merging.add(id(node))
+        own: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        merged: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        seen: dict[str, yaml.Node] = {}
         for key_node, value_node in node.value:
-            key = str(loader.construct_object(key_node, deep=True))
-            lines[(*loc, key)] = key_node.start_mark.line + 1
-            out[key] = _to_python(value_node, (*loc, key), lines, loader)
-            lines[(*loc, key)] = key_node.start_mark.line + 1
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_to_python(item, (*loc, i), lines, loader) for i, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
+            is_merge = key_node.tag == _MERGE
+            key = "<<" if is_merge else self._key(key_node, loc)
+            if key in seen:
+                raise self.fail(
+                    key_node,
+                    (*loc, key),
+                    f"duplicate key {key!r} (first on line {_line(seen[key])})",
+                )
+            seen[key] = key_node
+            if not is_merge:
+                own[key] = (key_node, value_node)
+                continue
+            sources = (
+                value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+            )
+            for source in sources:
+                if not isinstance(source, yaml.MappingNode):
+                    raise self.fail(
+                        source,
+                        (*loc, key),
+                        "a merge key '<<' takes a mapping or a list of mappings",
+                    )
+                for name, pair in self._pairs(source, (*loc, key)).items():
+                    merged.setdefault(name, pair)
+        self._merging.discard(id(node))
+        pairs = {**merged, **own}
+        self._pairs_of[id(node)] = pairs
+        return pairs
+
+    def _children(self, node: yaml.Node, loc: Loc) -> list[tuple[str | int, yaml.Node]]:
+        if isinstance(node, yaml.MappingNode):
+            return [(key, value) for key, (_, value) in self._pairs(node, loc).items()]
+        if isinstance(node, yaml.SequenceNode):
+            return list(enumerate(node.value))
+        return []
+
+    def _measure(self, node: yaml.Node, loc: Loc, depth: int) -> tuple[int, int]:
+        """(nodes, height) of `node` once expanded, both capped just above their limits.
+        Every node is measured once, however many aliases point at it."""
+        known = self._measured.get(id(node))
+        if known is None:
+            if id(node) in self._open:
+                raise self.fail(
+                    node,
+                    loc,
+                    f"recursive alias: the node anchored on line {_line(node)} contains itself",
+                )
+            if depth >= MAX_DEPTH:
+                raise self.fail(node, loc, f"values nest deeper than {MAX_DEPTH} levels")
+            expected = _COLLECTION_TAGS.get(type(node))
+            if expected is not None and node.tag != expected:
+                raise self.fail(
+                    node, loc, f"unsupported tag {_tag(node)!r} (a suite is plain YAML)"
+                )
+            self._open.add(id(node))
+            nodes, height = 1, 0
+            for part, child in self._children(node, loc):
+                child_nodes, child_height = self._measure(child, (*loc, part), depth + 1)
+                key = 1 if isinstance(part, str) else 0
+                nodes = min(nodes + key + child_nodes, MAX_NODES + 1)
+                height = max(height, child_height + 1)
+            self._open.discard(id(node))
+            known = (nodes, height)
+            self._measured[id(node)] = known
+        if depth + known[1] >= MAX_DEPTH:
+            raise self.fail(node, loc, f"values nest deeper than {MAX_DEPTH} levels")
+        return known
+
+    def _bomb(self, node: yaml.Node, loc: Loc) -> tuple[yaml.Node, Loc]:
+        """The innermost node that alone expands beyond MAX_NODES: where the blow-up is."""
+        for part, child in self._children(node, loc):
+            if self._measured[id(child)][0] > MAX_NODES:
+                return self._bomb(child, (*loc, part))
+        return node, loc
+
+    # -- values ----------------------------------------------------------------------
+
+    def _build(self, node: yaml.Node, loc: Loc) -> Any:
+        self.lines[loc] = _line(node)
+        if isinstance(node, yaml.MappingNode):
+            out: dict[str, Any] = {}
+            for key, (key_node, value_node) in self._pairs(node, loc).items():
+                out[key] = self._build(value_node, (*loc, key))
+                self.lines[(*loc, key)] = _line(key_node)
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self._build(item, (*loc, i)) for i, item in enumerate(node.value)]
+        assert isinstance(node, yaml.ScalarNode)  # the composer makes no other kind
+        return self._scalar(node, loc)
+
+    def _scalar(self, node: yaml.ScalarNode, loc: Loc) -> Any:
+        if node.tag in (_VALUE, _MERGE):  # a plain `=` or `<<` as a value is just text
+            return str(node.value)
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except _CONSTRUCTOR_ERRORS as error:
+            tag = _tag(node)
+            if isinstance(error, yaml.YAMLError) and "determine a constructor" in str(error):
+                unsupported = f"unsupported tag {tag!r} (a suite is plain YAML)"
+                raise self.fail(node, loc, unsupported) from None
+            # ValueError texts say what is wrong ("month must be in 1..12"); the others
+            # are PyYAML internals ("'NoneType' object has no attribute 'groupdict'").
+            reason = getattr(error, "problem", None) or str(error)
+            if not isinstance(error, yaml.YAMLError | ValueError):
+                reason = f"not a valid {tag}"
+            implicit = node.tag == self.loader.resolve(yaml.ScalarNode, node.value, (True, False))
+            hint = "; quote it to keep it as text" if implicit and not node.style else ""
+            message = f"cannot read {_quote(node.value)} as {tag}: {reason}{hint}"
+            raise self.fail(node, loc, _one_line(message)) from None
+
+
+def _quote(text: str, limit: int = 40) -> str:
+    return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
 def _yaml_error(path: str, error: yaml.YAMLError) -> SuiteError:
@@ -44,11 +248,11 @@ def _yaml_error(path: str, error: yaml.YAMLError) -> SuiteError:
     problem_mark = getattr(error, "problem_mark", None)
     problem = getattr(error, "problem", None) or str(error)
     mark = context or problem_mark
-    line = mark.line + 1 if mark is not None else None
+    line = mark.line + 1 if mark is not None else 1
     if context is not None and problem_mark is not None:
         what = getattr(error, "context", "") or ""
         problem = f"{what}: {problem} (parser stopped at line {problem_mark.line + 1})"
-    return SuiteError(path, f"invalid YAML: {problem}", line=line)
+    return SuiteError(path, _one_line(f"invalid YAML: {problem}"), line=line)
 
 
 def _line_for(loc: Loc, lines: Mapping[Loc, int]) -> int | None:
@@ -60,10 +264,16 @@ def _line_for(loc: Loc, lines: Mapping[Loc, int]) -> int | None:
 
 
 def _dotted(loc: Loc) -> str:
+    """`cases[1].sampling.temperature`; a key that is not printable text is quoted, so
+    the error stays on one line."""
     text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
+    for part in loc[:_KEY_PARTS]:
+        if isinstance(part, int):
+            text += f"[{part}]"
+            continue
+        name = part if part.isprintable() and len(part) <= 40 else _quote(part)
+        text += f".{name}" if text else name
+    return text + ("..." if len(loc) > _KEY_PARTS else "")
 
 
 def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -114,21 +324,36 @@ def build_case(
 
 
 def parse_suite(text: str, path: str, operators: Collection[str] | None = None) -> Suite:
-    """Parse suite text; `path` is only used for names and error messages."""
+    """Parse suite text; `path` is only used for names and error messages. Any input
+    either parses or raises one SuiteError naming `path`, the line and, where there is
+    one, the key (see _Reader for the limits)."""
+    bad = _NOT_PRINTABLE.search(text)
+    if bad is not None:
+        raise SuiteError(
+            path,
+            f"character U+{ord(bad.group()):04X} is not allowed in YAML; remove it",
+            line=_line_of(text, bad.start()),
+        )
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
     try:
-        root = loader.get_single_node()
-    except yaml.YAMLError as error:
-        raise _yaml_error(path, error) from None
-    if root is None:
-        raise SuiteError(path, "the suite is empty; it needs a 'cases' list", line=1)
-    lines: dict[Loc, int] = {}
-    try:
-        data = _to_python(root, (), lines, loader)
+        try:
+            root = loader.get_single_node()
+        except yaml.YAMLError as error:
+            raise _yaml_error(path, error) from None
+        except RecursionError:  # the pure-Python composer on deep nesting, without libyaml
+            raise SuiteError(path, "values nest too deeply", line=1) from None
+        if root is None:
+            raise SuiteError(path, "the suite is empty; it needs a 'cases' list", line=1)
+        reader = _Reader(path, loader)
+        data = reader.read(root)
+        lines = reader.lines
     finally:
         loader.dispose()
     if not isinstance(data, dict):
         raise SuiteError(path, "a suite must be a mapping with a 'cases' list", line=1)
+    for name in ("suite", "description"):
+        if isinstance(data.get(name), dict | list):
+            raise SuiteError(path, f"'{name}' must be text", lines.get((name,)), name)
     for key in data:
         if key not in SUITE_KEYS:
             raise SuiteError(
@@ -177,9 +402,16 @@ def load_suite(
     """Read and validate a suite file; errors name `display_path` (default: `path`)."""
     shown = display_path or str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        data = Path(path).read_bytes()
     except OSError as error:
         raise SuiteError(shown, f"cannot read suite: {error.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = _line_of(data[: error.start].decode("utf-8"), error.start)
+        raise SuiteError(
+            shown, f"not UTF-8: byte 0x{data[error.start]:02x} cannot be decoded", line=line
+        ) from None
     return parse_suite(text, shown, operators)
 
 

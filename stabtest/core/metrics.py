@@ -14,14 +14,54 @@ equivalent answers; the judges decide equivalence. With N answers and cluster si
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
 
 from stabtest.core.results import CaseMetrics
+
+Index = NDArray[np.intp]
+Mask = NDArray[np.bool_]
+BLOCK_CELLS = 1 << 20
+"""Pairs evaluated at once by the pairwise work of judging: a few tens of bytes each (a
+cosine in float64, a few masks), so that work holds about 50 MB whatever the case's size."""
+
+
+def row_blocks(rows: int, cols: int) -> Iterator[slice]:
+    """Consecutive row ranges of at most BLOCK_CELLS cells against `cols` columns."""
+    step = max(1, BLOCK_CELLS // max(cols, 1))
+    for start in range(0, rows, step):
+        yield slice(start, min(rows, start + step))
+
+
+def first_seen(keys: Iterable[Hashable]) -> Index:
+    """Numbers keys by first appearance: equal keys get equal numbers."""
+    numbering: dict[Hashable, int] = {}
+    return np.fromiter((numbering.setdefault(k, len(numbering)) for k in keys), dtype=np.intp)
+
+
+class GroupedRelation(Protocol):
+    """An equivalence between answers, evaluated on groups of interchangeable answers
+    (`group[i]`: answer i's group, numbered by first member). `agreement(rows, cols)`:
+    whether the first answer of each group in `rows` is equivalent to that of each group in
+    `cols`. A relation that is not `symmetric` must make each group of several answers
+    equivalent to itself."""
+
+    @property
+    def group(self) -> Index: ...
+
+    @property
+    def symmetric(self) -> bool: ...
+
+    def agreement(self, rows: Index, cols: Index) -> Mask: ...
 
 
 def cluster(count: int, equivalent: Callable[[int, int], bool]) -> list[int]:
     """Connected components of the "equivalent" relation (union-find); cluster ids are
-    numbered by first member, so the result is deterministic."""
+    numbered by first member, so the result is deterministic. Asks every pair: the
+    reference for `cluster_grouped`, which judging uses."""
     parent = list(range(count))
 
     def root(i: int) -> int:
@@ -36,6 +76,68 @@ def cluster(count: int, equivalent: Callable[[int, int], bool]) -> list[int]:
                 parent[max(root(i), root(j))] = min(root(i), root(j))
     numbering: dict[int, int] = {}
     return [numbering.setdefault(root(i), len(numbering)) for i in range(count)]
+
+
+def cluster_grouped(relation: GroupedRelation) -> list[int]:
+    """What `cluster(n, relation)` gives, with the pairwise work done on groups in blocks:
+    O(groups^2) vectorised pair evaluations in bounded memory and O(answers) Python, instead
+    of O(answers^2) Python calls. As `cluster`, a pair i < j is asked as (i, j)."""
+    group = relation.group
+    n = len(group)
+    if n == 0:
+        return []
+    count = int(group.max()) + 1
+    order = np.arange(n)
+    first = np.full(count, n, dtype=np.intp)
+    np.minimum.at(first, group, order)
+    last = np.full(count, -1, dtype=np.intp)
+    np.maximum.at(last, group, order)
+    label: Index = np.arange(count, dtype=np.intp)  # each group's component; label[label] == label
+    linked = np.zeros(count, dtype=bool)  # equivalent to an answer of another group
+    itself = np.zeros(count, dtype=bool)  # its members are equivalent to each other
+    groups = np.arange(count, dtype=np.intp)
+    for block in row_blocks(count, count):
+        rows = groups[block]
+        cols = groups[block.start :] if relation.symmetric else groups
+        agree = relation.agreement(rows, cols)
+        own = (np.arange(len(rows)), rows - cols[0])
+        itself[rows] = agree[own]
+        agree[own] = False
+        if not relation.symmetric:  # (g, h) counts when some i of g comes before some j of h
+            agree &= first[rows][:, None] < last[cols][None, :]
+        linked[rows] |= agree.any(axis=1)
+        linked[cols] |= agree.any(axis=0)
+        r, c = np.nonzero(agree)
+        a, b = label[rows[r]], label[cols[c]]
+        apart = a != b
+        if apart.any():
+            label = _merge(label, a[apart], b[apart])
+    alone = ~(linked | itself)[group] & (np.bincount(group)[group] > 1)
+    keys = np.where(alone, -1 - order, label[group])
+    numbered: list[int] = first_seen(keys.tolist()).tolist()
+    return numbered
+
+
+def _merge(label: Index, a: Index, b: Index) -> Index:
+    """Labels after joining the components a[k] and b[k] (each a label), every component
+    taking its smallest label."""
+    count = len(label)
+    codes = np.unique(np.minimum(a, b) * count + np.maximum(a, b))
+    parent: dict[int, int] = {}
+
+    def root(x: int) -> int:
+        while parent.get(x, x) != x:
+            x = parent[x]
+        return x
+
+    for code in codes.tolist():
+        x, y = root(code // count), root(code % count)
+        if x != y:
+            parent[max(x, y)] = min(x, y)
+    remap = np.arange(count, dtype=np.intp)
+    for x in parent:
+        remap[x] = root(x)
+    return remap[label]
 
 
 def stability_index(clusters: Sequence[int]) -> float:

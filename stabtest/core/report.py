@@ -8,9 +8,10 @@ message that says which version it has and what to do, never half-parsed.
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -19,8 +20,9 @@ from stabtest.core.results import CaseResult, GenerationStats, RunSummary, Varia
 
 SCHEMA_VERSION = 2
 REPORT_NAME = "stabtest.json"
-Status = Literal["running", "complete", "interrupted"]
-OPTIONAL_SECTIONS = ("error", "label_studio")
+Status = Literal["running", "complete", "incomplete", "interrupted"]
+"""`incomplete`: the run finished, but some suites or cases could not run (`problems`)."""
+OPTIONAL_SECTIONS = ("error", "label_studio", "problems")
 """Written only when present: a run without them says nothing about them."""
 
 
@@ -46,6 +48,8 @@ class RunReport(BaseModel):
     cases: list[CaseResult] = Field(default_factory=list)
     variants: list[VariantResult] = Field(default_factory=list)
     error: str | None = None
+    problems: dict[str, str] | None = None
+    """Suites that failed to collect and cases that could not run: node id -> why."""
     label_studio: dict[str, Any] | None = None
 
     def variants_by_case(self) -> dict[str, list[VariantResult]]:
@@ -66,8 +70,33 @@ def write_report(path: Path, report: RunReport) -> None:
     os.replace(tmp, path)
 
 
+def _finite(text: str) -> float:
+    """JSON numbers as floats, refusing what a written report never holds (pydantic
+    writes NaN and infinity as null): `1e999` would otherwise read as infinity."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
+def _no_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _short(value: Any, limit: int = 60, quote: bool = False) -> str:
+    """A value of the file for a message: on one line, cut short, a nested one only named
+    (the error is one line, and repr of deep nesting could itself overflow the stack)."""
+    if isinstance(value, dict | list):
+        return "a JSON object" if isinstance(value, dict) else "a JSON list"
+    text = repr(value) if quote or not isinstance(value, str) else value
+    text = text if text.isprintable() else repr(text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def read_report(path: Path) -> RunReport:
-    """The report at `path`, or a ReportError naming the file and what is wrong with it."""
+    """The report at `path`, or a ReportError naming the file and what is wrong with it,
+    on one line: whatever the file holds (any bytes, any JSON, a directory), nothing else
+    is raised."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -75,27 +104,35 @@ def read_report(path: Path) -> RunReport:
             f"no report at {path}: run the suites first (stabtest run) or name a report file"
         ) from None
     except (OSError, UnicodeDecodeError) as error:
-        raise ReportError(f"cannot read the report {path}: {error}") from None
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+        raise ReportError(f"cannot read the report {path}: {_short(str(reason), 200)}") from None
     try:
-        raw = json.loads(text)
+        raw = json.loads(text, parse_float=_finite, parse_constant=_no_constant)
     except ValueError as error:
         raise ReportError(
-            f"cannot read the report {path}: not JSON ({error}), so not a stabtest report"
+            f"cannot read the report {path}: not JSON ({_short(str(error), 200)}), "
+            "so not a stabtest report"
+        ) from None
+    except RecursionError:
+        raise ReportError(
+            f"cannot read the report {path}: JSON nested too deeply, so not a stabtest report"
         ) from None
     if not isinstance(raw, dict) or not ("schema_version" in raw or "schema" in raw):
         raise ReportError(f"{path} is not a stabtest report (no schema_version)")
     version = raw.get("schema_version", raw.get("schema"))
     if version != SCHEMA_VERSION:
         raise ReportError(
-            f"{path} has report schema {version!r}, this stabtest reads schema "
+            f"{path} has report schema {_short(version, quote=True)}, this stabtest reads schema "
             f"{SCHEMA_VERSION}: rerun the suites to write a current report"
         )
     try:
         return RunReport.model_validate(raw)
     except ValidationError as error:
         first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
+        where = ".".join(_short(part, 40) for part in first["loc"])
         raise ReportError(
-            f"{path} is not a valid stabtest report: {where}: {first['msg']} "
+            f"{path} is not a valid stabtest report: {where}: {_short(first['msg'], 200)} "
             f"({error.error_count()} problem(s))"
         ) from None
+    except RecursionError:
+        raise ReportError(f"{path} is not a valid stabtest report: nested too deeply") from None

@@ -243,15 +243,21 @@ class Settings:
         return os.environ.get("LABEL_STUDIO_API_KEY") or self.label_studio_token
 
     def public(self) -> dict[str, Any]:
-        """Every setting but the private ones (the token): what a report may keep."""
-        return {
+        """Every setting but the private ones (the token), the Label Studio URL without
+        its credentials (user:password@, ?token=...): what a report may keep."""
+        from stabtest.core.text import redact_url
+
+        shown = {
             f.name: getattr(self, f.name)
             for f in fields(self)
             if f.name not in PRIVATE and f.name != "rootdir"
         } | {"rootdir": self.rootdir}
+        if self.label_studio:
+            shown["label_studio"] = redact_url(self.label_studio)
+        return shown
 
-    def __repr__(self) -> str:  # never show the token
-        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+    def __repr__(self) -> str:  # never show the token, nor a credential in the URL
+        shown = {f.name: getattr(self, f.name) for f in fields(self)} | self.public()
         for name in PRIVATE:
             if shown[name]:
                 shown[name] = "***"

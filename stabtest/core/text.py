@@ -103,3 +103,113 @@ def final_number(text: str) -> tuple[float | None, bool]:
 
 def numbers_match(a: float, b: float, tolerance: float) -> bool:
     return abs(a - b) <= max(tolerance, tolerance * abs(b))
+
+
+# -- text for a terminal and URLs for messages --------------------------------------------
+
+SHOWN_CHARS = 1000
+"""How much of one text (a prompt, an answer, a reason) stabtest prints: a longer one keeps
+its first three quarters and last quarter around `… [+N chars] …` (the tail is where an
+answer usually states its result). The JSON report keeps every text whole."""
+
+# C0 controls, DEL, C1 controls (0x9b is a one-byte CSI on some terminals), bidi overrides
+# and isolates (text that reads differently than it is stored), line/paragraph separators,
+# and lone surrogates (unencodable: printing one raises).
+_UNSAFE = (
+    "\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029\ud800-\udfff"
+)
+_UNSAFE_IN_LAYOUT = re.compile(f"[{_UNSAFE}]")
+_UNSAFE_ON_ONE_LINE = re.compile(f"[\n\t{_UNSAFE}]")
+_NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _visible(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    return _NAMED.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def terminal_safe(text: str, *, layout: bool = True) -> str:
+    """`text` with every control character shown as an escape (ESC as `\\x1b`): model
+    output must not clear the screen, retitle the window, plant a hyperlink, ring the bell
+    or reorder a line. `layout` keeps newlines and tabs; without it the text is one line."""
+    return (_UNSAFE_IN_LAYOUT if layout else _UNSAFE_ON_ONE_LINE).sub(_visible, text)
+
+
+def shorten_middle(text: str, limit: int = SHOWN_CHARS) -> str:
+    """`text` if it has at most `limit` characters, else its head and tail around
+    `… [+N chars] …`, N being how many were left out."""
+    if len(text) <= limit:
+        return text
+    tail = limit // 4
+    head = limit - tail
+    return f"{text[:head]} … [+{len(text) - limit} chars] … {text[len(text) - tail :]}"
+
+
+def for_terminal(text: str, limit: int = SHOWN_CHARS, *, layout: bool = True) -> str:
+    """A model's text as stabtest prints it: shortened, then made terminal-safe."""
+    return terminal_safe(shorten_middle(text, limit), layout=layout)
+
+
+# Query (and fragment) parameters whose value is a credential: token, key, api_key,
+# access_token, password, secret, signature, ... (by name, case-insensitively).
+_SECRET_NAME = re.compile(r"token|key|secret|pass|pwd|auth|sig|credential|session", re.I)
+_MASK = "***"
+
+
+def _secret_params(part: str) -> tuple[str, list[str]]:
+    """A query or fragment with credential values masked, and those values."""
+    kept: list[str] = []
+    secrets: list[str] = []
+    for item in part.split("&"):
+        name, sep, value = item.partition("=")
+        if sep and value and _SECRET_NAME.search(name):
+            kept.append(f"{name}={_MASK}")
+            secrets.append(value)
+        else:
+            kept.append(item)
+    return "&".join(kept), secrets
+
+
+def _split_url(url: str) -> tuple[str, list[str]]:
+    """(redacted url, the secrets it held)."""
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # unparseable (a stray bracket): keep only the scheme, if any
+        scheme = url.partition("://")[0] if "://" in url else ""
+        return (f"{scheme}://{_MASK}" if scheme else _MASK), [url]
+    secrets: list[str] = []
+    netloc = parts.netloc
+    userinfo, at, host = netloc.rpartition("@")
+    if at:
+        netloc = f"{_MASK}@{host}"
+        secrets += [userinfo, *userinfo.split(":", 1)]
+    query, in_query = _secret_params(parts.query)
+    fragment, in_fragment = _secret_params(parts.fragment)
+    secrets += in_query + in_fragment
+    secrets += [unquote(s) for s in secrets]
+    redacted = urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
+    return redacted, [s for s in secrets if s]
+
+
+def redact_url(url: str) -> str:
+    """`url` safe to print or store: user:password@ becomes ***@, and the value of a query
+    or fragment parameter named like a credential (token, api_key, password, secret, ...)
+    becomes ***. Everything else (scheme, host, port, path) stays, so the message still
+    says which server."""
+    return _split_url(url)[0]
+
+
+def scrub_url(text: str, url: str, *, min_length: int = 4) -> str:
+    """`text` (an error message that may echo the URL) with `url` shown redacted and any of
+    its secrets of at least `min_length` characters masked wherever they appear (shorter
+    ones would mask ordinary words)."""
+    redacted, secrets = _split_url(url)
+    if redacted != url:
+        text = text.replace(url, redacted)
+    for secret in sorted(set(secrets), key=len, reverse=True):
+        if len(secret) >= min_length:
+            text = text.replace(secret, _MASK)
+    return text

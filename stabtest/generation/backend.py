@@ -38,6 +38,26 @@ class Backend(Protocol):
     def generate(self, requests: Sequence[GenerationRequest]) -> list[str]: ...
 
 
+class ScreensPrompts(Protocol):
+    """Optional: a backend that can say, before generating, which requests it cannot
+    answer (a prompt beyond the model's context). Those fail their own case only."""
+
+    def prompt_problems(self, requests: Sequence[GenerationRequest]) -> list[str | None]: ...
+
+
+def prompt_problems(backend: Backend, requests: Sequence[GenerationRequest]) -> list[str | None]:
+    """The backend's screening of `requests`, or no problems when it has none."""
+    screen = getattr(backend, "prompt_problems", None)
+    if screen is None or not requests:
+        return [None] * len(requests)
+    problems = list(screen(requests))
+    if len(problems) != len(requests):
+        raise BackendError(
+            f"backend {backend.name!r} screened {len(problems)} of {len(requests)} requests"
+        )
+    return problems
+
+
 def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
     found = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
     return {ep.name: ep for ep in found}

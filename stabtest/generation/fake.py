@@ -28,11 +28,14 @@ class FakeBackend:
         answers: Mapping[str, Answer] | None = None,
         default: str = "I don't know.",
         model: str | None = None,
+        context: int | str | None = None,
     ):
         if model is not None:  # `--stab-model answers.json`: how plugin tests configure it
             answers = {**load_answers(model), **(answers or {})}
         self.answers: dict[str, Answer] = dict(answers or {})
         self.default = default
+        # In words; prompts beyond it are refused, as a model would refuse them.
+        self.context = None if context is None else int(context)
         self.calls = 0
         self.prompts_seen: list[str] = []
         self.batches: list[list[GenerationRequest]] = []
@@ -53,6 +56,17 @@ class FakeBackend:
             return found
         options = list(found)
         return options[0 if request.params.greedy else request.sample % len(options)]
+
+    def prompt_problems(self, requests: Sequence[GenerationRequest]) -> list[str | None]:
+        if self.context is None:
+            return [None] * len(requests)
+        words = [len(r.prompt.split()) for r in requests]
+        return [
+            f"the prompt has {n} words, beyond the fake model's context of {self.context}"
+            if n > self.context
+            else None
+            for n in words
+        ]
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
         self.calls += 1

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from stabtest.core.errors import BackendError
 from stabtest.core.plan import GenerationPlan, GenerationRequest
 from stabtest.core.results import GenerationStats
 
@@ -52,6 +53,8 @@ class Generator:
         self.batch_size = batch_size
         self.no_cache = no_cache
         self.stats = GenerationStats()
+        self.refused: dict[str, str] = {}
+        """key -> why the backend would not generate it (a prompt beyond its context)."""
         self._lock_path = lock_path
         self._lock: FileLock | None = None
 
@@ -107,7 +110,11 @@ class Generator:
             return []
         plan = GenerationPlan.build(self.fingerprint(), requests)
         texts = self.run(plan)
-        return [texts[request.key(plan.fingerprint)] for request in requests]
+        keys = [request.key(plan.fingerprint) for request in requests]
+        for key in keys:
+            if key not in texts:
+                raise BackendError(self.refused.get(key, "no answer was generated"))
+        return [texts[key] for key in keys]
 
     def plan(self, requests: Sequence[GenerationRequest]) -> GenerationPlan:
         return GenerationPlan.build(self.fingerprint(), requests)
@@ -133,6 +140,7 @@ class Generator:
                     batch_size=self.batch_size,
                     no_cache=self.no_cache,
                     on_batch=count,
+                    refused=self.refused,
                 )
         finally:
             self.stats = self.stats.merged(

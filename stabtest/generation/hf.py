@@ -35,6 +35,9 @@ DEFAULT_IDENTITY = "smollm2-135m-instruct-q4_1"
 # fingerprint).
 COMPUTE_DTYPE = "float32"
 FINGERPRINT_VERSION = "hf-v1"
+CHARS_PER_TOKEN_BOUND = 64
+"""No token of a real vocabulary is longer: a prompt this many times the context is too
+long without tokenizing it."""
 
 
 def default_cache_dir() -> Path:
@@ -252,6 +255,41 @@ class HFBackend:
             shutil.rmtree(staging, ignore_errors=True)
 
     # -- generation ------------------------------------------------------------------------
+    def context_length(self) -> int | None:
+        """How many tokens the model attends to (prompt plus answer), from its config."""
+        model, tokenizer = self.model_and_tokenizer()
+        length = getattr(model.config, "max_position_embeddings", None)
+        if not isinstance(length, int):
+            length = getattr(tokenizer, "model_max_length", None)
+        return length if isinstance(length, int) and 0 < length < 10**8 else None
+
+    def prompt_problems(self, requests: Sequence[GenerationRequest]) -> list[str | None]:
+        """Why a request cannot be generated (its prompt and answer exceed the context),
+        or None: such a prompt fails its own case instead of exhausting memory."""
+        context = self.context_length()
+        if context is None:
+            return [None] * len(requests)
+        tokenizer = self._tokenizer
+        problems: list[str | None] = []
+        for request in requests:
+            budget = context - request.params.max_new_tokens
+            text, templated = self._prompt(request.prompt, request.params)
+            if len(text) > CHARS_PER_TOKEN_BOUND * context:  # never tokenize megabytes
+                problems.append(
+                    f"the prompt has {len(text):,} characters, far more than the model's "
+                    f"context of {context:,} tokens can hold"
+                )
+                continue
+            tokens = len(tokenizer(text, add_special_tokens=not templated)["input_ids"])
+            problems.append(
+                None
+                if tokens <= budget
+                else f"the prompt has {tokens:,} tokens; with max_new_tokens "
+                f"{request.params.max_new_tokens} it exceeds the model's context of "
+                f"{context:,} tokens"
+            )
+        return problems
+
     def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
         """Answers in request order. Mixed decoding params and batches larger than
         `batch_size` are split here, so any caller gets correct answers."""

@@ -11,10 +11,23 @@ from collections.abc import Callable
 
 from stabtest.core.errors import BackendError
 from stabtest.core.plan import GenerationPlan, batches
-from stabtest.generation.backend import Backend
+from stabtest.generation.backend import Backend, prompt_problems
 from stabtest.generation.cache import Cache
 
 OnBatch = Callable[[int, int], None]
+
+
+def storable(text: object) -> str:
+    """The answer as text that can be stored, hashed and printed: a lone surrogate (a
+    backend that split a UTF-16 pair) becomes U+FFFD, so one bad answer costs its own
+    characters, never its batch's good answers."""
+    if not isinstance(text, str):
+        raise BackendError(f"a backend answered {type(text).__name__}, not text: {text!r:.80}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
 
 
 def run_plan(
@@ -25,8 +38,11 @@ def run_plan(
     batch_size: int,
     no_cache: bool = False,
     on_batch: OnBatch | None = None,
+    refused: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """key -> answer text for every request of the plan, in plan order.
+    """key -> answer text for every request of the plan, in plan order, except those the
+    backend refuses to generate (prompt beyond its context): they go to `refused` as key
+    -> reason (when no dict is given, the first refusal is raised as a BackendError).
 
     `no_cache` regenerates every request (the new answers still replace the stored ones).
     `on_batch(done, total)` is called once before generating (done = 0) and after each
@@ -39,6 +55,14 @@ def run_plan(
     if cache is not None and not no_cache:
         found = cache.get_many(plan.requests)
     missing = plan.missing(set(found))
+    problems = prompt_problems(backend, [request for _, request in missing])
+    refusals = {key: why for (key, _), why in zip(missing, problems, strict=True) if why}
+    if refusals and refused is None:
+        raise BackendError(next(iter(refusals.values())))
+    if refusals:
+        assert refused is not None
+        refused.update(refusals)
+        missing = [(key, request) for key, request in missing if key not in refusals]
     done = 0
     if on_batch is not None:
         on_batch(0, len(missing))
@@ -49,11 +73,14 @@ def run_plan(
                 f"backend {backend.name!r} returned {len(texts)} answers for a batch of "
                 f"{len(batch)} requests"
             )
-        rows = [(key, request, text) for (key, request), text in zip(batch, texts, strict=True)]
+        rows = [
+            (key, request, storable(text))
+            for (key, request), text in zip(batch, texts, strict=True)
+        ]
         if cache is not None:
             cache.put_many(rows, plan.fingerprint)
         found.update((key, text) for key, _, text in rows)
         done += len(batch)
         if on_batch is not None:
             on_batch(done, len(missing))
-    return {key: found[key] for key in plan.requests}
+    return {key: found[key] for key in plan.requests if key in found}

@@ -15,7 +15,7 @@ import pytest
 
 from stabtest.core.errors import StabtestError, SuiteError
 from stabtest.core.ids import CASE_ITEM, item_name
-from stabtest.core.results import CaseResult, GenerationStats, VariantResult
+from stabtest.core.results import CaseOutcome, CaseResult, GenerationStats, VariantResult
 from stabtest.pytest_plugin.keys import OUTCOME_PROPERTY, RESULT_PROPERTY, SESSION
 
 if TYPE_CHECKING:
@@ -50,7 +50,8 @@ def record(
     """Attach a result to the item's report as JSON, so it survives xdist."""
     from stabtest.reporting.recorder import encode_payload
 
-    item.user_properties.append((RESULT_PROPERTY, encode_payload(kind, payload)))
+    worker = str(getattr(item.config, "workerinput", {}).get("workerid", ""))
+    item.user_properties.append((RESULT_PROPERTY, encode_payload(kind, payload, worker)))
 
 
 def record_cost(item: pytest.Item, session: Session) -> None:
@@ -60,10 +61,26 @@ def record_cost(item: pytest.Item, session: Session) -> None:
         record(item, "generation", stats)
 
 
+def outcome_of(item: pytest.Item, scope: str, case_id: str) -> CaseOutcome:
+    """The judged case; a case that cannot run (a prompt beyond the model's context)
+    fails its items with the reason, which the report lists under `problems`."""
+    from stabtest.core.ids import case_uid
+    from stabtest.reporting.recorder import encode_problem
+
+    session = item.config.stash[SESSION]
+    try:
+        return session.outcome(scope, case_id)
+    except StabtestError as error:
+        record_cost(item, session)
+        problem = encode_problem(case_uid(scope, case_id), str(error))
+        item.user_properties.append((RESULT_PROPERTY, problem))
+        raise
+
+
 def check_variant(item: pytest.Item, scope: str, case_id: str, variant_id: str) -> VariantResult:
     """Record a variant's result and raise if it failed or escalated."""
     session = item.config.stash[SESSION]
-    outcome = session.outcome(scope, case_id)
+    outcome = outcome_of(item, scope, case_id)
     result = outcome.variants[variant_id]
     record_cost(item, session)
     record(item, "variant", result)
@@ -81,7 +98,7 @@ def check_variant(item: pytest.Item, scope: str, case_id: str, variant_id: str) 
 def check_case(item: pytest.Item, scope: str, case_id: str) -> CaseResult:
     """Record a case's metrics and raise if it missed a threshold."""
     session = item.config.stash[SESSION]
-    outcome = session.outcome(scope, case_id)
+    outcome = outcome_of(item, scope, case_id)
     record_cost(item, session)
     record(item, "case", outcome.case)
     if not outcome.case.passed:

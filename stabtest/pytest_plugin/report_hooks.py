@@ -17,6 +17,13 @@ class ReportHooks:
         self.recorder = recorder
         self.remediation: list[str] = []
 
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        """A suite that failed to collect is listed in the report, which then says
+        `incomplete`: a broken suite never hides behind a `complete` run."""
+        if report.failed and report.nodeid.endswith((".yaml", ".yml")):
+            lines = str(report.longrepr).strip().splitlines() or ["collection failed"]
+            self.recorder.problems[report.nodeid] = lines[-1].removeprefix("E   ").strip()
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call":  # the teardown report carries the same properties again
             return
@@ -50,6 +57,8 @@ class ReportHooks:
         """Write the JSON report, also for failed or interrupted runs (marked so), even
         when they produced no result yet: the report then says what went wrong."""
         stab = session.config.stash[SESSION]
+        # As the wrappers left it: Ctrl-C during the Label Studio push makes it INTERRUPTED.
+        exitstatus = session.exitstatus
         interrupted = exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
         # A run that used no stability item (deselected, collect-only) keeps the last report.
         used = self.recorder.has_results() or stab.failure is not None
@@ -59,6 +68,9 @@ class ReportHooks:
             return
         if stab.failure is not None:
             self.recorder.error = f"generation failed: {stab.failure}"
+        leftover = stab.take_stats()  # an interrupted plan's cost reached no item
+        if leftover:
+            self.recorder.add_cost(leftover)
         path = self.recorder.write(
             status="interrupted" if interrupted else "complete", exitstatus=int(exitstatus)
         )

@@ -1,5 +1,10 @@
 """Failure messages a person can act on: the prompt variant, the answer, the reference, the
-original prompt's answer beside it, and why each judge voted as it did."""
+original prompt's answer beside it, and why each judge voted as it did.
+
+Every text here may be a model's output printed to a terminal: each is shortened to
+`SHOWN_CHARS` (head and tail) and its control characters are shown as escapes (an answer
+must not clear the screen or plant a hyperlink). The JSON report keeps the texts whole.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +14,16 @@ from collections.abc import Sequence
 from tabulate import tabulate
 
 from stabtest.core.results import AnswerResult, CaseResult, VariantResult
+from stabtest.core.text import for_terminal, terminal_safe
 
 WIDTH = 60
 
 
 def _wrap(text: str, width: int = WIDTH) -> str:
-    return "\n".join(textwrap.wrap(" ".join(text.split()), width) or [""])
+    """Shortened and escaped before wrapping, so columns line up and a 200 KB answer costs
+    a few lines (and no time in textwrap)."""
+    shown = " ".join(for_terminal(text).split())
+    return "\n".join(textwrap.wrap(shown, width) or [""])
 
 
 def _origin(result: VariantResult) -> str:
@@ -57,7 +66,7 @@ def render_answer(
             tablefmt="simple",
             disable_numparse=True,  # values are formatted already; parsing them is slow
         )
-    return text
+    return terminal_safe(text)  # ids and labels too; the texts are escaped already
 
 
 def variant_headline(result: VariantResult) -> str:
@@ -66,14 +75,15 @@ def variant_headline(result: VariantResult) -> str:
     verdict = answer.verdict
     category = f" ({verdict.category.replace('_', ' ')})" if verdict.category else ""
     text = " ".join(answer.text.split())
-    return (
+    line = (
         f"{result.case_id}[{result.variant_id}]: {verdict.outcome.upper()}{category}, "
         f"answer {text[:60]!r}: {verdict.reason[:100]}"
     )
+    return terminal_safe(line, layout=False)
 
 
 def case_headline(result: CaseResult) -> str:
-    return f"{result.case_id}: " + "; ".join(result.failures)
+    return terminal_safe(f"{result.case_id}: " + "; ".join(result.failures), layout=False)
 
 
 def render_variant(result: VariantResult, original: VariantResult | None) -> str:
@@ -109,4 +119,4 @@ def render_case(result: CaseResult, variants: Sequence[VariantResult]) -> str:
         headers=["variant", "sample", "cluster", "correct", "prompt", "answer"],
         disable_numparse=True,
     )
-    return "\n".join(lines) + "\n\n" + table
+    return terminal_safe("\n".join(lines) + "\n\n" + table)

@@ -7,6 +7,7 @@ is written (atomically, by stabtest.core.report) also for failed or interrupted 
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from pathlib import Path
@@ -19,21 +20,31 @@ from stabtest.core.results import CaseResult, GenerationStats, VariantResult
 from stabtest.core.settings import Settings
 from stabtest.reporting.summary import by_suite, summarize
 
-PayloadKind = Literal["variant", "case", "generation"]
+PayloadKind = Literal["variant", "case", "generation", "problem"]
 _VARIANT = TypeAdapter(VariantResult)
 _CASE = TypeAdapter(CaseResult)
 _STATS = TypeAdapter(GenerationStats)
 
 
-def encode_payload(kind: PayloadKind, record: VariantResult | CaseResult | GenerationStats) -> str:
-    """One result as JSON for an item's report (it crosses xdist as a user property)."""
+def encode_payload(
+    kind: PayloadKind, record: VariantResult | CaseResult | GenerationStats, worker: str = ""
+) -> str:
+    """One result as JSON for an item's report (it crosses xdist as a user property).
+    `worker` is the xdist worker that paid a generation cost."""
     adapters: dict[str, TypeAdapter[Any]] = {
         "variant": _VARIANT,
         "case": _CASE,
         "generation": _STATS,
     }
     adapter = adapters[kind]
-    return f'{{"kind":"{kind}","data":{adapter.dump_json(record).decode()}}}'
+    data = adapter.dump_json(record).decode()
+    return json.dumps({"kind": kind, "worker": worker})[:-1] + f',"data":{data}}}'
+
+
+def encode_problem(where: str, message: str) -> str:
+    """A case that could not run (e.g. a prompt beyond the model's context), for the
+    report's `problems`."""
+    return json.dumps({"kind": "problem", "data": {"where": where, "message": message}})
 
 
 class Recorder:
@@ -43,7 +54,8 @@ class Recorder:
         self.started_at = time.time()
         self.variants: dict[str, VariantResult] = {}
         self.cases: dict[str, CaseResult] = {}
-        self.generation = GenerationStats()
+        self.costs: dict[str, GenerationStats] = {}  # by xdist worker ("" without xdist)
+        self.problems: dict[str, str] = {}
         self.report_path: Path | None = None
         self.written: RunReport | None = None  # the report as last written
         self.error: str | None = None
@@ -53,11 +65,34 @@ class Recorder:
         """A payload made by `encode_payload`, parsed back to its typed record."""
         kind, data = payload["kind"], payload["data"]
         if kind == "generation":
-            self.generation = self.generation.merged(_STATS.validate_python(data))
+            self.add_cost(_STATS.validate_python(data), str(payload.get("worker", "")))
+        elif kind == "problem":
+            self.problems[str(data["where"])] = str(data["message"])
         elif kind == "variant":
             self.add_variant(_VARIANT.validate_python(data))
         else:
             self.add_case(_CASE.validate_python(data))
+
+    def add_cost(self, stats: GenerationStats, worker: str = "") -> None:
+        self.costs[worker] = self.costs.get(worker, GenerationStats()).merged(stats)
+
+    @property
+    def generation(self) -> GenerationStats:
+        """The run's cost. xdist workers each plan the whole session and share one cache
+        under a lock, so each answer is generated once but planned by every worker: the
+        run's requests are the largest worker plan, generated answers add up."""
+        costs = list(self.costs.values())
+        if len(costs) <= 1:
+            return costs[0] if costs else GenerationStats()
+        requests = max(c.requests for c in costs)
+        generated = sum(c.generated for c in costs)
+        return GenerationStats(
+            requests=requests,
+            cached=max(requests - generated, 0),
+            generated=generated,
+            generate_seconds=round(sum(c.generate_seconds for c in costs), 3),
+            embed_seconds=round(max(c.embed_seconds for c in costs), 3),
+        )
 
     def add_variant(self, result: VariantResult) -> None:
         self.variants[result.uid] = result
@@ -66,11 +101,13 @@ class Recorder:
         self.cases[result.uid] = result
 
     def has_results(self) -> bool:
-        return bool(self.variants or self.cases)
+        return bool(self.variants or self.cases or self.problems)
 
     def report(self, status: Status = "running", exitstatus: int | None = None) -> RunReport:
         cases = sorted(self.cases.values(), key=lambda c: c.uid)
         variants = sorted(self.variants.values(), key=lambda v: v.uid)
+        if status == "complete" and self.problems:
+            status = "incomplete"
         return RunReport(
             run_id=self.run_id,
             status=status,
@@ -84,6 +121,7 @@ class Recorder:
             cases=cases,
             variants=variants,
             error=self.error,
+            problems=dict(sorted(self.problems.items())) or None,
             label_studio=self.label_studio,
         )
 

@@ -1,4 +1,8 @@
-"""The terminal summary printed after pytest's own: one row per case, then totals."""
+"""The terminal summary printed after pytest's own: one row per case, then totals.
+
+Names in it (suites, cases, judges) come from suite files and plugins: each cell is shown
+with its control characters escaped, so nothing in a name can drive the terminal.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,12 @@ from tabulate import tabulate
 
 from stabtest.core.report import RunReport
 from stabtest.core.results import RunSummary
+from stabtest.core.text import for_terminal, terminal_safe
+
+
+def _cell(text: object) -> str:
+    """One table cell on one line, shortened and escaped (before tabulate measures it)."""
+    return for_terminal(str(text), 200, layout=False)
 
 
 def _fmt(value: float | None) -> str:
@@ -17,7 +27,7 @@ def _ap_lines(summary: RunSummary) -> list[str]:
     answers of this run (their labels override the automatic verdicts)."""
     if not summary.human_labelled:
         return []
-    judges = ", ".join(f"{j} {_fmt(ap)}" for j, ap in sorted(summary.ap_per_judge.items()))
+    judges = ", ".join(f"{_cell(j)} {_fmt(ap)}" for j, ap in sorted(summary.ap_per_judge.items()))
     return [
         f"human labels: {summary.human_labelled} answer(s) | AP ensemble {_fmt(summary.ap)}"
         + (f" | AP per judge: {judges}" if judges else "")
@@ -43,7 +53,7 @@ def _escalation_line(report: RunReport) -> list[str]:
             causes[cause] = causes.get(cause, 0) + 1
     if not causes:
         return []
-    parts = ", ".join(f"{n} {c}" for c, n in sorted(causes.items(), key=lambda kv: -kv[1]))
+    parts = ", ".join(f"{n} {_cell(c)}" for c, n in sorted(causes.items(), key=lambda kv: -kv[1]))
     threshold = report.settings.get("escalate_below")
     return [
         f"escalated to humans: {sum(causes.values())} answer(s) below escalate_below "
@@ -59,8 +69,8 @@ def render_summary(report: RunReport) -> str:
         m = case.metrics
         rows.append(
             [
-                case.suite,
-                case.case_id,
+                _cell(case.suite),
+                _cell(case.case_id),
                 f"{outcomes.count('pass')}/{len(outcomes)}",
                 outcomes.count("escalate") or "",
                 _fmt(m.si),
@@ -90,4 +100,4 @@ def render_summary(report: RunReport) -> str:
             f"{g.generated} generated in {g.generate_seconds:.1f} s; "
             f"embedding {g.embed_seconds:.1f} s"
         )
-    return "\n".join(lines)
+    return terminal_safe("\n".join(lines))

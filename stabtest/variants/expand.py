@@ -1,14 +1,26 @@
 """Expand a case into its variants: the original, the suite's paraphrases, seeded rule
-perturbations, and empty model-paraphrase slots that the session fills in one batch."""
+perturbations, and empty model-paraphrase slots that the session fills in one batch.
+
+A prompt asked twice is one observation, not two: a paraphrase or perturbation whose text
+an earlier variant already has keeps its slot (ids stay positional) but is rejected as a
+duplicate, so it is neither generated nor counted, and a `DuplicateVariants` warning says
+how many of the case's variants added nothing (e.g. `casing` on "12 + 7 = ?").
+"""
 
 from __future__ import annotations
 
 import random
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from stabtest.core.suite import Case
-from stabtest.core.variant import Variant, stable_seed
+from stabtest.core.variant import Family, Variant, stable_seed
+
+
+class DuplicateVariants(UserWarning):
+    """Some variants of a case repeat an earlier prompt; they are rejected, not counted."""
+
 
 Perturber = Callable[[str, Sequence[str], int, random.Random], tuple[str, tuple[str, ...]]]
 """(text, operator names, depth, rng) -> (perturbed text, operators applied)."""
@@ -31,21 +43,37 @@ class VariantExpander:
 
     def _expand(self, case: Case, scope: str) -> tuple[Variant, ...]:
         variants = [Variant(case.id, 0, case.prompt, "original")]
+        first: dict[str, str] = {case.prompt: "v0"}  # text -> id of the variant that has it
+
+        def add(text: str, family: Family, operators: tuple[str, ...] = ()) -> None:
+            index = len(variants)
+            known = first.setdefault(text, f"v{index}")
+            rejected = None if known == f"v{index}" else f"duplicate of {known}"
+            variants.append(Variant(case.id, index, text, family, operators, rejected))
+
         for text in case.paraphrases:
-            variants.append(Variant(case.id, len(variants), text, "paraphrase"))
+            add(text, "paraphrase")
         spec = case.perturbations
         if spec.count:
             perturb = self.perturb or _default_perturber()
             rng = random.Random(stable_seed(self.seed, scope, case.id, "rules"))
-            seen = {v.text for v in variants}
             for _ in range(spec.count):
                 text, ops = case.prompt, tuple[str, ...]()
                 for _attempt in range(8):
                     text, ops = perturb(case.prompt, spec.operators, spec.depth, rng)
-                    if text not in seen:
+                    if text not in first:
                         break
-                seen.add(text)
-                variants.append(Variant(case.id, len(variants), text, "rule", ops))
+                add(text, "rule", ops)
+        duplicates = [v for v in variants if v.rejected]
+        if duplicates:
+            warnings.warn(
+                DuplicateVariants(
+                    f"stabtest: case {case.id!r} ({scope}): {len(duplicates)} of "
+                    f"{len(variants) - 1} paraphrases and perturbations gave no new prompt "
+                    f"({', '.join(v.id for v in duplicates)}); they are skipped, not counted"
+                ),
+                stacklevel=3,
+            )
         for _ in range(case.model_paraphrases.count):
             variants.append(
                 Variant(case.id, len(variants), "", "model", rejected="not generated yet")

@@ -134,3 +134,18 @@ def test_fingerprint_does_not_import_torch(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("hf:")
+
+
+def test_prompts_beyond_the_context_are_refused_by_count_without_generating(
+    backend: HFBackend,
+) -> None:
+    context = backend.context_length()
+    assert context == 8192  # SmolLM2-135M's max_position_embeddings
+    fits = GenerationRequest("What is the capital of France?", GREEDY)
+    # Each " Paris" is one token: the prompt alone fills the context.
+    near = GenerationRequest("Paris" + " Paris" * (context - 20), GREEDY)
+    huge = GenerationRequest("x" * 5_000_000, GREEDY)  # 5 MB: refused before tokenizing
+    problems = backend.prompt_problems([fits, near, huge])
+    assert problems[0] is None
+    assert problems[1] is not None and "exceeds the model's context of 8,192 tokens" in problems[1]
+    assert problems[2] is not None and "characters, far more than" in problems[2]

@@ -103,6 +103,8 @@ def test_interrupted_run_still_writes_its_report(project, monkeypatch):
     report = _report(project)
     assert report["status"] == "interrupted"
     assert report["cases"] == []  # nothing was judged yet: the plan runs before any item
+    # France's answers were generated before the interrupt: the report counts them.
+    assert report["generation"]["generated"] == 2
     monkeypatch.delenv("CRASH")
     project.runpytest().assert_outcomes(passed=6)
     assert _report(project)["generation"]["cached"] == 2
