@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from stabtest.core.compare import BaselineComparison, compare_reports
     from stabtest.core.errors import ConfigError, StabtestError, SuiteError
     from stabtest.core.loader import build_case, load_suite
     from stabtest.core.plan import GenerationParams, GenerationRequest
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from stabtest.core.variant import Variant
     from stabtest.generation.backend import Backend, resolve_backend
     from stabtest.generation.generator import Generator
+    from stabtest.reporting.dashboard import render_dashboard
     from stabtest.session import Session
 
 __version__ = "0.1.0"
@@ -35,6 +37,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "AnswerResult": "stabtest.core.results",
     "Backend": "stabtest.generation.backend",
+    "BaselineComparison": "stabtest.core.compare",
     "Case": "stabtest.core.suite",
     "CaseOutcome": "stabtest.core.results",
     "CaseResult": "stabtest.core.results",
@@ -54,7 +57,9 @@ _EXPORTS = {
     "Verdict": "stabtest.core.results",
     "Vote": "stabtest.core.results",
     "build_case": "stabtest.core.loader",
+    "compare_reports": "stabtest.core.compare",
     "load_suite": "stabtest.core.loader",
+    "render_dashboard": "stabtest.reporting.dashboard",
     "read_report": "stabtest.core.report",
     "resolve_backend": "stabtest.generation.backend",
     "write_report": "stabtest.core.report",
@@ -63,6 +68,7 @@ _EXPORTS = {
 __all__ = [
     "AnswerResult",
     "Backend",
+    "BaselineComparison",
     "Case",
     "CaseOutcome",
     "CaseResult",
@@ -83,8 +89,10 @@ __all__ = [
     "Vote",
     "__version__",
     "build_case",
+    "compare_reports",
     "load_suite",
     "read_report",
+    "render_dashboard",
     "resolve_backend",
     "write_report",
 ]

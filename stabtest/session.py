@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from functools import cached_property
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Protocol
 
 from stabtest.core.errors import StabtestError
 from stabtest.core.gate import gate_case
 from stabtest.core.ids import case_uid, variant_uid
+from stabtest.core.progress import Progress
 from stabtest.core.results import (
     AnswerResult,
     CaseOutcome,
@@ -48,6 +49,8 @@ class GoldLookup(Protocol):
 
 
 ExtraJudges = Callable[[Settings], Sequence["Judge"]]
+EMBED_CHUNK = 256
+"""Texts embedded per progress step (a second or so of MiniLM on a CPU)."""
 
 
 class Session:
@@ -62,8 +65,11 @@ class Session:
         gold: GoldLookup | None = None,
         modify_variants: VariantHook | None = None,
         extra_judges: ExtraJudges | None = None,
+        progress: Progress | None = None,
     ):
         self.settings = settings
+        self.progress = progress
+        """Told how generating, embedding and judging advance (generators it builds)."""
         self._generator = generator
         self._embedder = embedder
         self.gold = gold
@@ -82,7 +88,7 @@ class Session:
         if self._generator is None:
             from stabtest.generation.generator import Generator
 
-            self._generator = Generator.from_settings(self.settings)
+            self._generator = Generator.from_settings(self.settings, self.progress)
         return self._generator
 
     @property
@@ -114,14 +120,15 @@ class Session:
             model=settings.judge_model if settings.judge_model is not None else settings.model,
             backend_options=settings.backend_options if same else {},
         )
-        return Generator.from_settings(judge)
+        return Generator.from_settings(judge, self.progress)
 
     @cached_property
     def ensemble(self) -> Ensemble:
         from stabtest.annotators.ensemble import Ensemble
         from stabtest.annotators.registry import build_judges
 
-        judges = build_judges(self.settings.judge_names, generate=self.judge_generator)
+        generate = partial(self.judge_generator, stage="judging")
+        judges = build_judges(self.settings.judge_names, generate=generate)
         if self.extra_judges is not None:
             judges += list(self.extra_judges(self.settings))
         return Ensemble(judges, escalate_below=self.settings.escalate_below)
@@ -129,7 +136,8 @@ class Session:
     def _paraphrase(self, expanded: Expanded) -> list[tuple[Variant, ...]]:
         from stabtest.variants.model import fill_model_paraphrases
 
-        return fill_model_paraphrases(self.generator, self.embedder, expanded)
+        generate = partial(self.generator, stage="paraphrasing")
+        return fill_model_paraphrases(generate, self.embedder, expanded)
 
     # -- registration --------------------------------------------------------------------
     def register(self, scope: str, case: Case) -> tuple[Variant, ...]:
@@ -173,9 +181,20 @@ class Session:
             for reg in pending:
                 texts.update(reference_texts(reg.case))
             started = time.perf_counter()
-            self.embedder.encode(sorted(texts))
+            self._embed_all(sorted(texts))
             self._embed_seconds += time.perf_counter() - started
         self.registry.mark_executed(pending)
+
+    def _embed_all(self, texts: list[str]) -> None:
+        """One pass over every text; in chunks when someone watches the progress."""
+        if self.progress is None or len(texts) <= EMBED_CHUNK:
+            self.embedder.encode(texts)
+            return
+        self.progress("embedding", 0, len(texts))
+        for start in range(0, len(texts), EMBED_CHUNK):
+            chunk = texts[start : start + EMBED_CHUNK]
+            self.embedder.encode(chunk)
+            self.progress("embedding", start + len(chunk), len(texts))
 
     def take_stats(self) -> GenerationStats:
         """What generation and embedding cost since the last call."""

@@ -15,6 +15,7 @@ from typing import Any, Literal, NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from stabtest.core.compare import BaselineComparison
 from stabtest.core.errors import StabtestError
 from stabtest.core.results import CaseResult, GenerationStats, RunSummary, VariantResult
 
@@ -22,7 +23,7 @@ SCHEMA_VERSION = 2
 REPORT_NAME = "stabtest.json"
 Status = Literal["running", "complete", "incomplete", "interrupted"]
 """`incomplete`: the run finished, but some suites or cases could not run (`problems`)."""
-OPTIONAL_SECTIONS = ("error", "label_studio", "problems")
+OPTIONAL_SECTIONS = ("error", "label_studio", "problems", "baseline")
 """Written only when present: a run without them says nothing about them."""
 
 
@@ -51,6 +52,8 @@ class RunReport(BaseModel):
     problems: dict[str, str] | None = None
     """Suites that failed to collect and cases that could not run: node id -> why."""
     label_studio: dict[str, Any] | None = None
+    baseline: BaselineComparison | None = None
+    """This run against a stored baseline (`--stab-baseline NAME`), as the terminal showed it."""
 
     def variants_by_case(self) -> dict[str, list[VariantResult]]:
         """Variants grouped under their case's uid, in report order."""

@@ -11,6 +11,7 @@ the same order.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields
@@ -47,6 +48,32 @@ def _positive_int(value: Any) -> int:
     if number < 1:
         raise ValueError(f"expected a positive integer, got {value!r}")
     return number
+
+
+PROGRESS_CHOICES = ("auto", "always", "never")
+
+
+def _progress(value: Any) -> str:
+    text = str(value).strip().lower()
+    if text not in PROGRESS_CHOICES:
+        raise ValueError(f"expected one of {', '.join(PROGRESS_CHOICES)}, got {value!r}")
+    return text
+
+
+BASELINE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+"""A baseline's name, which is also its file's name."""
+
+
+def _optional_name(value: Any) -> str | None:
+    """A baseline's name: also its file name, so letters, digits, `.`, `_`, `-` only."""
+    if value in (None, ""):
+        return None
+    text = str(value)
+    if not BASELINE_NAME.fullmatch(text):
+        raise ValueError(
+            f"expected a name of letters, digits, '.', '_' or '-' (a file name), got {text!r}"
+        )
+    return text
 
 
 def _scalar(text: str) -> Any:
@@ -163,6 +190,13 @@ class Settings:
     no_cache: bool = setting(False, _bool, "ignore cached generations and generate afresh")
     report_dir: str = setting("reports", str, "directory for JSON and HTML reports", metavar="DIR")
     batch_size: int = setting(32, _positive_int, "generation batch size", metavar="N")
+    progress: str = setting(
+        "auto",
+        _progress,
+        "show progress of long work: auto (a live line on a terminal; in a log a line per "
+        "tenth of work running over 2 s, none under -q), always, never",
+        metavar="WHEN",
+    )
     max_si: float = setting(
         0.5, _probability, "default maximum Stability Index per case", metavar="X"
     )
@@ -224,6 +258,54 @@ class Settings:
         "stabtest", str, "Label Studio project titles are '<prefix>: <suite>'", flag=False
     )
     pull: bool = setting(False, _bool, "pull human labels from Label Studio before the run")
+    baseline: str | None = setting(
+        None,
+        _optional_name,
+        "compare the run against this baseline (baseline_dir/NAME.json); a regression past "
+        "the tolerances exits 6",
+        metavar="NAME",
+    )
+    save_baseline: str | None = setting(
+        None, _optional_name, "store this run's report as the baseline NAME", metavar="NAME"
+    )
+    baseline_dir: str = setting(
+        "baselines",
+        str,
+        "directory of baselines, relative to rootdir (commit it, so CI has them)",
+        metavar="DIR",
+    )
+    baseline_si_tolerance: float = setting(
+        0.05, _probability, "SI may rise this much over the baseline before it gates", metavar="X"
+    )
+    baseline_fc_tolerance: float = setting(
+        0.05, _probability, "FC may fall this much below the baseline before it gates", metavar="X"
+    )
+    baseline_strict: bool = setting(
+        False,
+        _bool,
+        "gate also changes within the bootstrap noise, and cases whose variants changed",
+    )
+    baseline_resamples: int = setting(
+        1000, _positive_int, "bootstrap resamples of the baseline comparison", metavar="N"
+    )
+    history_path: str | None = setting(
+        None,
+        _optional_str,
+        "run history, one JSON line per run (default: <cache_dir>/history.jsonl; off: none)",
+        metavar="FILE",
+    )
+    label: str | None = setting(
+        None,
+        _optional_str,
+        "label of this run in the history (e.g. a remediation round)",
+        metavar="TEXT",
+    )
+    html: bool = setting(
+        True,
+        _bool,
+        "write the HTML dashboard (stabtest.html) beside the JSON report",
+        metavar="true|false",
+    )
     rootdir: str = "."
 
     @property
@@ -237,6 +319,19 @@ class Settings:
     @property
     def report_path(self) -> Path:
         return Path(self.rootdir, self.report_dir)
+
+    @property
+    def baseline_path(self) -> Path:
+        return Path(self.rootdir, self.baseline_dir)
+
+    @property
+    def history_file(self) -> Path | None:
+        """Where runs are recorded; None when `history_path` is `off`."""
+        if self.history_path is None:
+            return self.cache_path / "history.jsonl"
+        if self.history_path.strip().lower() in {"off", "none", "false"}:
+            return None
+        return Path(self.rootdir, self.history_path)
 
     @property
     def token(self) -> str | None:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from stabtest.core.errors import BackendError
 from stabtest.core.plan import GenerationPlan, GenerationRequest
+from stabtest.core.progress import Progress
 from stabtest.core.results import GenerationStats
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ class Generator:
         lock_path: Path | None = None,
         batch_size: int = 32,
         no_cache: bool = False,
+        progress: Progress | None = None,
     ):
         if (backend is None) == (factory is None):
             raise ValueError("Generator needs a backend or a factory that builds one")
@@ -52,6 +54,9 @@ class Generator:
         self.cache = cache
         self.batch_size = batch_size
         self.no_cache = no_cache
+        self.progress = progress
+        """Told `(stage, generated, to generate)` after each batch; cached answers cost
+        nothing and are not counted."""
         self.stats = GenerationStats()
         self.refused: dict[str, str] = {}
         """key -> why the backend would not generate it (a prompt beyond its context)."""
@@ -59,7 +64,7 @@ class Generator:
         self._lock: FileLock | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Generator:
+    def from_settings(cls, settings: Settings, progress: Progress | None = None) -> Generator:
         """The generator a session's settings describe: backend by name with its options,
         the SQLite cache and lock under the cache dir."""
         from stabtest.generation.backend import resolve_backend
@@ -77,6 +82,7 @@ class Generator:
             lock_path=settings.cache_path / "generate.lock",
             batch_size=settings.batch_size,
             no_cache=settings.no_cache,
+            progress=progress,
         )
 
     @property
@@ -104,12 +110,15 @@ class Generator:
         with self._lock:
             yield
 
-    def __call__(self, requests: Sequence[GenerationRequest]) -> list[str]:
-        """Answers to `requests`, in order, through the cache (deduplicated)."""
+    def __call__(
+        self, requests: Sequence[GenerationRequest], *, stage: str = "generating"
+    ) -> list[str]:
+        """Answers to `requests`, in order, through the cache (deduplicated); `stage`
+        names the work in progress reports (`paraphrasing`, `judging`)."""
         if not requests:
             return []
         plan = GenerationPlan.build(self.fingerprint(), requests)
-        texts = self.run(plan)
+        texts = self.run(plan, stage=stage)
         keys = [request.key(plan.fingerprint) for request in requests]
         for key in keys:
             if key not in texts:
@@ -119,7 +128,7 @@ class Generator:
     def plan(self, requests: Sequence[GenerationRequest]) -> GenerationPlan:
         return GenerationPlan.build(self.fingerprint(), requests)
 
-    def run(self, plan: GenerationPlan) -> dict[str, str]:
+    def run(self, plan: GenerationPlan, *, stage: str = "generating") -> dict[str, str]:
         """key -> answer for every request of the plan; generated batches reach the cache
         one by one, and the cost is counted even when a batch fails."""
         from stabtest.generation.runner import run_plan
@@ -129,6 +138,8 @@ class Generator:
         def count(done: int, missing: int) -> None:
             nonlocal generated, to_generate
             generated, to_generate = done, missing
+            if self.progress is not None and missing:
+                self.progress(stage, done, missing)
 
         started = time.perf_counter()
         try:

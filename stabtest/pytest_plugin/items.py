@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from stabtest.reporting.recorder import PayloadKind
     from stabtest.session import Session
 
+RESULTS: pytest.StashKey[list[VariantResult | CaseResult]] = pytest.StashKey()
+"""The results an item recorded, typed (for its pytest-html row)."""
+
 
 class VariantFailure(Exception):
     """A variant's verdict is `fail`."""
@@ -52,6 +55,8 @@ def record(
 
     worker = str(getattr(item.config, "workerinput", {}).get("workerid", ""))
     item.user_properties.append((RESULT_PROPERTY, encode_payload(kind, payload, worker)))
+    if isinstance(payload, VariantResult | CaseResult):
+        item.stash.setdefault(RESULTS, []).append(payload)
 
 
 def record_cost(item: pytest.Item, session: Session) -> None:
@@ -84,6 +89,9 @@ def check_variant(item: pytest.Item, scope: str, case_id: str, variant_id: str) 
     result = outcome.variants[variant_id]
     record_cost(item, session)
     record(item, "variant", result)
+    from stabtest.reporting.properties import variant_properties
+
+    item.user_properties += variant_properties(result)  # for --junitxml
     if result.rejected:
         pytest.skip(f"variant rejected: {result.rejected}")
     item.user_properties.append((OUTCOME_PROPERTY, result.outcome))
@@ -101,6 +109,9 @@ def check_case(item: pytest.Item, scope: str, case_id: str) -> CaseResult:
     outcome = outcome_of(item, scope, case_id)
     record_cost(item, session)
     record(item, "case", outcome.case)
+    from stabtest.reporting.properties import case_properties
+
+    item.user_properties += case_properties(outcome.case)  # for --junitxml
     if not outcome.case.passed:
         raise CaseFailure(outcome.case, list(outcome.variants.values()))
     return outcome.case

@@ -124,10 +124,14 @@ def pytest_configure(config: pytest.Config) -> None:
         found = hook.pytest_stabtest_add_judges(settings=settings) or []
         return [judge for judges in found for judge in judges or []]
 
+    from stabtest.pytest_plugin.progress import TerminalProgress
+
+    progress = TerminalProgress.configure(config, settings.progress)
     session = Session(
         settings,
         modify_variants=hook.pytest_stabtest_modify_variants,  # firstresult: one tuple|None
         extra_judges=extra_judges,
+        progress=progress,
     )
     config.stash[SESSION] = session
     config.pluginmanager.register(SuiteErrorGuard(), "stabtest-suite-errors")
@@ -138,6 +142,10 @@ def pytest_configure(config: pytest.Config) -> None:
         recorder = Recorder(settings)
         config.stash[RECORDER] = recorder
         config.pluginmanager.register(ReportHooks(recorder), "stabtest-report")
+        if config.getoption("xmlpath", None):
+            from stabtest.pytest_plugin.ci import JunitCompact
+
+            config.pluginmanager.register(JunitCompact(), "stabtest-junit")
     from stabtest.pytest_plugin.label_studio import configure_label_studio  # gold in, push out
 
     configure_label_studio(config, session, config.stash.get(RECORDER, None))
@@ -224,6 +232,10 @@ def pytest_runtest_makereport(
         rendered = render_failure(call.excinfo, item.config.getoption("tbstyle", "auto"))
         if rendered is not None:
             report.longrepr = rendered
+    if call.when == "call" and item.config.getoption("htmlpath", None):
+        from stabtest.pytest_plugin.ci import attach_html
+
+        attach_html(item, report)  # pytest-html: prompt, answers and votes in the row
     return report
 
 

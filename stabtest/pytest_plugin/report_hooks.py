@@ -4,10 +4,12 @@ items attached to their reports, print the table, write the JSON report."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from stabtest.pytest_plugin.gating import RunGate
 from stabtest.pytest_plugin.keys import RESULT_PROPERTY, SESSION
 from stabtest.reporting.recorder import Recorder
 
@@ -16,6 +18,13 @@ class ReportHooks:
     def __init__(self, recorder: Recorder):
         self.recorder = recorder
         self.remediation: list[str] = []
+        self.notes: list[str] = []  # said after the report line (dashboard, skipped data)
+        self.dashboard: Path | None = None
+        self.gate = RunGate(recorder.settings)
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """A missing or foreign baseline stops the run before anything is generated."""
+        self.gate.load(session.config)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         """A suite that failed to collect is listed in the report, which then says
@@ -41,6 +50,7 @@ class ReportHooks:
         if self.recorder.has_results():
             report = self.recorder.written or self.recorder.report()  # written: sessionfinish
             terminalreporter.write_line(render_summary(report))
+        self.gate.summary(terminalreporter, self.recorder.written)
         if failure is not None:
             terminalreporter.write_line(
                 f"generation failed: {failure}; answers generated before it are cached, "
@@ -49,6 +59,10 @@ class ReportHooks:
             )
         if self.recorder.report_path is not None:
             terminalreporter.write_line(f"report: {self.recorder.report_path}")
+        if self.dashboard is not None:
+            terminalreporter.write_line(f"dashboard: {self.dashboard}")
+        for note in self.notes:
+            terminalreporter.write_line(note, yellow=True)
         for line in self.remediation:
             terminalreporter.write_line(line)
 
@@ -74,10 +88,28 @@ class ReportHooks:
         path = self.recorder.write(
             status="interrupted" if interrupted else "complete", exitstatus=int(exitstatus)
         )
+        self.gate.finish(session, self.recorder, interrupted)  # baseline, history, exit
         written: Any = self.recorder.written
         session.config.hook.pytest_stabtest_report_written(path=path, report=written)
         if session.config.getoption("remediate", False) and not interrupted:
             session.exitstatus = self._remediate(session)
+        self._dashboard(path)
+
+    def _dashboard(self, path: Path) -> None:
+        """The HTML dashboard beside the report (with the history and any remediation
+        round): a failure to draw it is said, never a failed run."""
+        settings, report = self.recorder.settings, self.recorder.written
+        if not settings.html or report is None:
+            return
+        from stabtest.core.errors import StabtestError
+        from stabtest.reporting.dashboard import write_run_dashboard
+
+        try:
+            self.dashboard = write_run_dashboard(
+                path, report, history_file=settings.history_file, on_skip=self.notes.append
+            )
+        except (StabtestError, OSError, ValueError) as error:
+            self.notes.append(f"dashboard not written: {error}")
 
     def _remediate(self, session: pytest.Session) -> int:
         """`--remediate`: one round on the report just written; the gate sets the exit."""
