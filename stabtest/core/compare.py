@@ -423,29 +423,16 @@ def compare_reports(
             case_scopes.append(_one_sided(uid, "case", status, side, new is None))
             continue
         assert before is not None and after is not None
-        if _signature(old[1]) != _signature(new[1]):
-            changes = [
-                _change(m, before.point[m], after.point[m], None, None, strict) for m in METRICS
-            ]
-            case_scopes.append(
-                ScopeComparison(
-                    scope=uid,
-                    level="case",
-                    answers_before=before.answers,
-                    answers_after=after.answers,
-                    status="changed",
-                    metrics=changes,
-                )
-            )
-            continue
-        compared.setdefault(new[0], []).append((before, after))
+        changed = _signature(old[1]) != _signature(new[1])
+        if not changed:  # a changed case is shown, never compared
+            compared.setdefault(new[0], []).append((before, after))
         changes = [
             _change(
                 m,
                 before.point[m],
                 after.point[m],
-                after.samples[m] - before.samples[m],
-                tolerances.get(m),
+                None if changed else after.samples[m] - before.samples[m],
+                None if changed else tolerances.get(m),
                 strict,
             )
             for m in METRICS
@@ -456,7 +443,7 @@ def compare_reports(
                 level="case",
                 answers_before=before.answers,
                 answers_after=after.answers,
-                status="compared",
+                status="changed" if changed else "compared",
                 metrics=changes,
             )
         )

@@ -40,6 +40,13 @@ class GenerationParams:
         return self.temperature == 0.0
 
 
+SAMPLED_KEY_VERSION = 2
+"""In the cache key of sampled requests only. Version 2: a sampled answer depends on its
+own request alone (the hf backend seeds each row's noise from it), never on its batch;
+answers sampled under version 1 (one seed per batch) are not served. Greedy keys, and so
+greedy cached answers, are unchanged."""
+
+
 @dataclass(frozen=True)
 class GenerationRequest:
     """One answer to produce. Greedy requests ignore `sample` and `seed`: every sample of a
@@ -51,9 +58,11 @@ class GenerationRequest:
     sample: int = 0
 
     def key(self, fingerprint: str) -> str:
-        sample, seed = (0, 0) if self.params.greedy else (self.sample, self.seed)
+        fields: list[object] = [fingerprint, self.prompt, asdict(self.params), 0, 0]
+        if not self.params.greedy:
+            fields[3:] = [self.seed, self.sample, SAMPLED_KEY_VERSION]
         payload = json.dumps(
-            [fingerprint, self.prompt, asdict(self.params), seed, sample],
+            fields,
             sort_keys=True,
             ensure_ascii=False,
         )
@@ -87,12 +96,17 @@ class GenerationPlan:
 def batches(
     items: list[tuple[str, GenerationRequest]], size: int
 ) -> Iterator[list[tuple[str, GenerationRequest]]]:
-    """Batches of requests that share decoding params, long prompts together (less padding)."""
+    """Batches of (key, request) that share decoding params, longest prompt first within
+    each params group (as lm-evaluation-harness orders its requests): a padded batch pads
+    to its longest prompt, so similar lengths together waste the least, and the longest
+    go first so memory trouble shows at once. Answers map back by key, so order is free.
+    Characters stand in for tokens here (core has no tokenizer); the hf backend orders
+    each batch by token count again."""
     groups: dict[GenerationParams, list[tuple[str, GenerationRequest]]] = {}
     for item in items:
         groups.setdefault(item[1].params, []).append(item)
     for group in groups.values():
-        group.sort(key=lambda item: len(item[1].prompt), reverse=True)
+        group.sort(key=lambda item: len(item[1].prompt), reverse=True)  # stable on ties
         for start in range(0, len(group), size):
             yield group[start : start + size]
 

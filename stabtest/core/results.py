@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import astuple, field
+from dataclasses import field
 from typing import Literal
 
 from pydantic import computed_field
@@ -185,19 +185,30 @@ class TrainingExample:
 @dataclass
 class GenerationStats:
     """What a session cost: requests planned, answered from the cache, generated, timed.
-    Workers under xdist each report theirs; the report sums them."""
+    Workers under xdist each report theirs; the report sums them. `reproducible` is false
+    when a backend could not promise the same sampled answer for the same seed again (an
+    HTTP server, unless declared otherwise): cached answers still replay exactly, fresh
+    ones may differ."""
 
     requests: int = 0
     cached: int = 0
     generated: int = 0
     generate_seconds: float = 0.0
     embed_seconds: float = 0.0
+    reproducible: bool = True
 
     def __bool__(self) -> bool:
         return self.requests > 0
 
     def merged(self, other: GenerationStats) -> GenerationStats:
-        return GenerationStats(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
+        return GenerationStats(
+            requests=self.requests + other.requests,
+            cached=self.cached + other.cached,
+            generated=self.generated + other.generated,
+            generate_seconds=self.generate_seconds + other.generate_seconds,
+            embed_seconds=self.embed_seconds + other.embed_seconds,
+            reproducible=self.reproducible and other.reproducible,
+        )
 
 
 @dataclass

@@ -50,6 +50,13 @@ def _positive_int(value: Any) -> int:
     return number
 
 
+def _batch_size(value: Any) -> int | None:
+    """A positive integer, or `auto` (None): the backend picks from model and memory."""
+    if value is None or str(value).strip().lower() in {"auto", ""}:
+        return None
+    return _positive_int(value)
+
+
 PROGRESS_CHOICES = ("auto", "always", "never")
 
 
@@ -189,7 +196,13 @@ class Settings:
     )
     no_cache: bool = setting(False, _bool, "ignore cached generations and generate afresh")
     report_dir: str = setting("reports", str, "directory for JSON and HTML reports", metavar="DIR")
-    batch_size: int = setting(32, _positive_int, "generation batch size", metavar="N")
+    batch_size: int | None = setting(
+        None,
+        _batch_size,
+        "generation batch size, or auto (default): the backend picks from model size, "
+        "free memory and prompt lengths",
+        metavar="N|auto",
+    )
     progress: str = setting(
         "auto",
         _progress,

@@ -22,7 +22,29 @@ ENTRY_POINT_GROUP = "stabtest.backends"
 BUILTIN_BACKENDS: dict[str, str] = {
     "hf": "stabtest.generation.hf:HFBackend",
     "fake": "stabtest.generation.fake:FakeBackend",
+    "openai": "stabtest.generation.openai_backend:OpenAIBackend",
 }
+
+
+class PartialBatch(BackendError):
+    """Raised by `generate` when only some requests of a batch were answered: `answers`
+    and `refused` (request index -> text / why its prompt was refused) are what did come
+    back. The runner stores the answers before re-raising, so a remote server failing
+    mid-batch costs only the unanswered requests. With `failed` False nothing broke: the
+    refused prompts fail their own cases and the run goes on."""
+
+    def __init__(
+        self,
+        message: str,
+        answers: dict[int, str],
+        refused: dict[int, str] | None = None,
+        *,
+        failed: bool = True,
+    ):
+        super().__init__(message)
+        self.answers = answers
+        self.refused = refused or {}
+        self.failed = failed
 
 
 @runtime_checkable

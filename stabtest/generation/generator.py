@@ -32,6 +32,10 @@ if TYPE_CHECKING:
 
 BackendFactory = Callable[[], "Backend"]
 
+AUTO_BATCH = 64
+"""Requests handed to the backend per call when the batch size is `auto` (None): each such
+batch is cached before the next; the hf backend splits or refills rows itself."""
+
 
 class Generator:
     """backend + cache + lock + cost counters; call it with requests to get answers."""
@@ -43,7 +47,7 @@ class Generator:
         factory: BackendFactory | None = None,
         cache: Cache | None = None,
         lock_path: Path | None = None,
-        batch_size: int = 32,
+        batch_size: int | None = 32,
         no_cache: bool = False,
         progress: Progress | None = None,
     ):
@@ -148,7 +152,7 @@ class Generator:
                     plan,
                     self.backend,
                     self.cache,
-                    batch_size=self.batch_size,
+                    batch_size=self.batch_size or AUTO_BATCH,
                     no_cache=self.no_cache,
                     on_batch=count,
                     refused=self.refused,
@@ -160,6 +164,7 @@ class Generator:
                     cached=len(plan.requests) - to_generate,
                     generated=generated,
                     generate_seconds=round(time.perf_counter() - started, 3),
+                    reproducible=bool(getattr(self._backend, "reproducible", True)),
                 )
             )
 

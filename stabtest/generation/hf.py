@@ -123,15 +123,20 @@ class HFBackend:
         model: str | None = None,
         *,
         cache_dir: Path | str | None = None,
-        batch_size: int = 16,
+        batch_size: int | None = None,
         threads: int | None = None,
         device: str = "auto",
+        continuous: bool = False,
     ):
-        if batch_size < 1:
+        if batch_size is not None and batch_size < 1:
             raise BackendError(f"batch_size must be at least 1, got {batch_size}")
         self.model_spec = model
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.batch_size = batch_size
+        """Rows per padded batch; None: the `auto` rule (stabtest.generation.batching)."""
+        self.continuous = continuous
+        """Greedy requests through transformers' continuous batching (opt-in: on a CPU it
+        measured 2.8x slower than padded batches, benchmarks/overhead.py --workload open)."""
         self.threads = threads
         self.device_spec = device
         self._source = _source(model)
@@ -291,19 +296,46 @@ class HFBackend:
         return problems
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
-        """Answers in request order. Mixed decoding params and batches larger than
-        `batch_size` are split here, so any caller gets correct answers."""
-        answers: list[str | None] = [None] * len(requests)
+        """Answers in request order. Requests are grouped by decoding params and ordered
+        longest prompt first (less padding) into padded batches; sampled rows draw per-row
+        seeded noise, so each answer depends on its own request only, never on its batch.
+        With `continuous=True` greedy groups go through transformers' continuous batching
+        (finished rows refilled) instead."""
+        answers = [""] * len(requests)
         groups: dict[GenerationParams, list[int]] = {}
         for index, request in enumerate(requests):
             groups.setdefault(request.params, []).append(index)
         for params, indices in groups.items():
-            for start in range(0, len(indices), self.batch_size):
-                chunk = indices[start : start + self.batch_size]
-                texts = self._generate_batch([requests[i] for i in chunk], params)
+            encoded = {i: self._encode(requests[i].prompt, params) for i in indices}
+            ordered = sorted(indices, key=lambda i: len(encoded[i]), reverse=True)
+            if params.greedy and self._continuous_available():
+                texts = self._generate_continuous([encoded[i] for i in ordered], params)
+                for index, text in zip(ordered, texts, strict=True):
+                    answers[index] = text
+                continue
+            size = self.rows_per_batch(len(encoded[ordered[0]]), params)
+            for start in range(0, len(ordered), size):
+                chunk = ordered[start : start + size]
+                texts = self._generate_padded(
+                    [requests[i] for i in chunk], [encoded[i] for i in chunk], params
+                )
                 for index, text in zip(chunk, texts, strict=True):
                     answers[index] = text
-        return [a if a is not None else "" for a in answers]
+        return answers
+
+    def rows_per_batch(self, longest_prompt: int, params: GenerationParams) -> int:
+        """The user's batch size, or the `auto` rule of `stabtest.generation.batching`."""
+        if self.batch_size is not None:
+            return self.batch_size
+        from stabtest.generation.batching import auto_batch_size, free_memory, kv_bytes_per_token
+
+        model, _ = self.model_and_tokenizer()
+        return auto_batch_size(
+            free_bytes=free_memory(self._device),
+            bytes_per_token=kv_bytes_per_token(model.config),
+            tokens_per_row=longest_prompt + params.max_new_tokens,
+            accelerator=self._device.type != "cpu",
+        )
 
     def _prompt(self, text: str, params: GenerationParams) -> tuple[str, bool]:
         tokenizer = self._tokenizer
@@ -318,42 +350,79 @@ class HFBackend:
         )
         return rendered, True
 
-    def _generate_batch(
-        self, requests: Sequence[GenerationRequest], params: GenerationParams
+    def _encode(self, text: str, params: GenerationParams) -> list[int]:
+        """The prompt's token ids, chat template applied."""
+        _, tokenizer = self.model_and_tokenizer()
+        rendered, templated = self._prompt(text, params)
+        # the chat template already has the special tokens
+        ids: list[int] = tokenizer(rendered, add_special_tokens=not templated)["input_ids"]
+        return ids
+
+    def _continuous_available(self) -> bool:
+        model, _ = self.model_and_tokenizer()
+        return self.continuous and hasattr(model, "generate_batch")
+
+    def _generate_continuous(self, prompts: list[list[int]], params: GenerationParams) -> list[str]:
+        """Greedy answers through transformers' continuous batching: a finished row's slot
+        is refilled with the next prompt at once, instead of idling until the longest
+        answer of a padded batch ends."""
+        import logging
+
+        from transformers import GenerationConfig
+
+        model, tokenizer = self.model_and_tokenizer()
+        config = GenerationConfig(  # type: ignore[no-untyped-call]
+            max_new_tokens=params.max_new_tokens,
+            do_sample=False,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        quiet = logging.getLogger("transformers.generation.continuous_batching")
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)  # it logs its sizing at WARNING on every call
+        try:
+            results = model.generate_batch(
+                prompts, generation_config=config, max_new_tokens=params.max_new_tokens
+            )
+        finally:
+            quiet.setLevel(level)
+        outputs = sorted(results.values(), key=lambda out: int(out.request_id.rsplit("_", 1)[1]))
+        if len(outputs) != len(prompts):
+            raise BackendError(f"continuous batching answered {len(outputs)} of {len(prompts)}")
+        for output in outputs:
+            if output.error:
+                raise BackendError(f"continuous batching failed: {output.error}")
+        texts = tokenizer.batch_decode(
+            [output.generated_tokens for output in outputs], skip_special_tokens=True
+        )
+        return [text.strip() for text in texts]
+
+    def _generate_padded(
+        self,
+        requests: Sequence[GenerationRequest],
+        prompts: list[list[int]],
+        params: GenerationParams,
     ) -> list[str]:
         import torch
 
+        from stabtest.generation.sampling import RowSampler
+
         model, tokenizer = self.model_and_tokenizer()
-        rendered = [self._prompt(r.prompt, params) for r in requests]
-        templated = rendered[0][1]
-        inputs = tokenizer(
-            [text for text, _ in rendered],
-            return_tensors="pt",
-            padding=True,
-            add_special_tokens=not templated,  # the chat template already has them
-        ).to(self._device)
+        inputs = tokenizer.pad({"input_ids": prompts}, return_tensors="pt").to(self._device)
+        width = int(inputs["input_ids"].shape[1])
         options: dict[str, Any] = {
             "max_new_tokens": params.max_new_tokens,
             "pad_token_id": tokenizer.pad_token_id,
+            # transformers' own sampler is never used: greedy decoding, and for sampled
+            # requests greedy over RowSampler's scores (per-row seeded Gumbel-max)
+            "do_sample": False,
+            "temperature": None,
+            "top_p": None,
+            "top_k": None,
         }
-        if params.greedy:
-            options.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        else:
-            # top_k=0: only temperature and top_p shape the distribution, as in the API
-            # backends, instead of transformers' hidden top_k=50 default.
-            options.update(
-                do_sample=True, temperature=params.temperature, top_p=params.top_p, top_k=0
-            )
-            torch.manual_seed(batch_seed(requests))
+        if not params.greedy:
+            options["logits_processor"] = [RowSampler(requests, params, width)]
         with torch.inference_mode():
             output = model.generate(**inputs, **options)
-        new_tokens = output[:, inputs["input_ids"].shape[1] :]
-        texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+        texts = tokenizer.batch_decode(output[:, width:], skip_special_tokens=True)
         return [text.strip() for text in texts]
-
-
-def batch_seed(requests: Sequence[GenerationRequest]) -> int:
-    """One torch seed per sampled batch from its requests' (seed, sample) pairs, so the
-    same batch always draws the same answers."""
-    pairs = json.dumps([[r.seed, r.sample] for r in requests])
-    return int.from_bytes(hashlib.sha256(pairs.encode()).digest()[:8], "big") >> 1

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from stabtest.core.errors import BackendError
-from stabtest.core.plan import GenerationPlan, batches
-from stabtest.generation.backend import Backend, prompt_problems
+from stabtest.core.plan import GenerationPlan, GenerationRequest, batches
+from stabtest.generation.backend import Backend, PartialBatch, prompt_problems
 from stabtest.generation.cache import Cache
 
 OnBatch = Callable[[int, int], None]
@@ -28,6 +28,26 @@ def storable(text: object) -> str:
     except UnicodeEncodeError:
         return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     return text
+
+
+def _keep_partial(
+    partial: PartialBatch,
+    batch: list[tuple[str, GenerationRequest]],
+    cache: Cache | None,
+    fingerprint: str,
+    found: dict[str, str],
+) -> int:
+    """Store the answers a failing batch did get, so a rerun resumes after them; returns
+    how many."""
+    rows = [
+        (batch[i][0], batch[i][1], storable(text))
+        for i, text in sorted(partial.answers.items())
+        if 0 <= i < len(batch)
+    ]
+    if cache is not None and rows:
+        cache.put_many(rows, fingerprint)
+    found.update((key, text) for key, _, text in rows)
+    return len(rows)
 
 
 def run_plan(
@@ -67,7 +87,16 @@ def run_plan(
     if on_batch is not None:
         on_batch(0, len(missing))
     for batch in batches(missing, batch_size):
-        texts = backend.generate([request for _, request in batch])
+        try:
+            texts = backend.generate([request for _, request in batch])
+        except PartialBatch as partial:
+            done += _keep_partial(partial, batch, cache, plan.fingerprint, found)
+            if on_batch is not None:
+                on_batch(done, len(missing))
+            if partial.failed or refused is None:
+                raise
+            refused.update((batch[i][0], why) for i, why in partial.refused.items())
+            continue
         if len(texts) != len(batch):
             raise BackendError(
                 f"backend {backend.name!r} returned {len(texts)} answers for a batch of "

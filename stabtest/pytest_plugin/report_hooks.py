@@ -71,6 +71,10 @@ class ReportHooks:
         """Write the JSON report, also for failed or interrupted runs (marked so), even
         when they produced no result yet: the report then says what went wrong."""
         stab = session.config.stash[SESSION]
+        if self.recorder.has_results():  # before pytest's summary, which runs after this
+            from stabtest.pytest_plugin.teardown_index import index_teardown_reports
+
+            index_teardown_reports(session.config.pluginmanager.get_plugin("terminalreporter"))
         # As the wrappers left it: Ctrl-C during the Label Studio push makes it INTERRUPTED.
         exitstatus = session.exitstatus
         interrupted = exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)

@@ -23,7 +23,9 @@ def _wrap(text: str, width: int = WIDTH) -> str:
     """Shortened and escaped before wrapping, so columns line up and a 200 KB answer costs
     a few lines (and no time in textwrap)."""
     shown = " ".join(for_terminal(text).split())
-    return "\n".join(textwrap.wrap(shown, width) or [""])
+    if len(shown) <= width:  # what textwrap would return, without its cost
+        return shown
+    return "\n".join(textwrap.wrap(shown, width))
 
 
 def _origin(result: VariantResult) -> str:

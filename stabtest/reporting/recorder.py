@@ -92,6 +92,7 @@ class Recorder:
             generated=generated,
             generate_seconds=round(sum(c.generate_seconds for c in costs), 3),
             embed_seconds=round(max(c.embed_seconds for c in costs), 3),
+            reproducible=all(c.reproducible for c in costs),
         )
 
     def add_variant(self, result: VariantResult) -> None:

@@ -33,8 +33,9 @@ def test_builtin_names() -> None:
     assert BUILTIN_BACKENDS == {
         "hf": "stabtest.generation.hf:HFBackend",
         "fake": "stabtest.generation.fake:FakeBackend",
+        "openai": "stabtest.generation.openai_backend:OpenAIBackend",
     }
-    assert {"hf", "fake"} <= set(available_backends())
+    assert {"hf", "fake", "openai"} <= set(available_backends())
 
 
 def test_resolve_fake_passes_options() -> None:

@@ -1,0 +1,147 @@
+"""Plan ordering, the `auto` batch size rule, sampled-key versioning and the per-row
+sampler's pure parts: what makes local generation fast and sampled answers batch-free."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+from types import SimpleNamespace
+
+import pytest
+
+from stabtest.core.plan import GenerationParams, GenerationRequest, batches
+from stabtest.core.settings import resolve_settings
+from stabtest.generation.batching import (
+    ACCELERATOR_CAP,
+    CPU_CAP,
+    auto_batch_size,
+    kv_bytes_per_token,
+)
+from stabtest.generation.generator import AUTO_BATCH, Generator
+from stabtest.generation.sampling import row_seed, step_seed
+
+GREEDY = GenerationParams()
+HOT = GenerationParams(temperature=0.8, top_p=0.9)
+
+
+def test_batches_keep_every_key_once_grouped_by_params_longest_first() -> None:
+    prompts = ["a" * n for n in (3, 9, 1, 9, 17, 30, 2)]
+    items = [
+        (f"k{i}", GenerationRequest(p, GREEDY if i % 2 else HOT)) for i, p in enumerate(prompts)
+    ]
+    out = list(batches(items, 2))
+    flat = [item for batch in out for item in batch]
+    assert sorted(flat) == sorted(items)  # each (key, request) once, unchanged
+    assert all(len(batch) <= 2 for batch in out)
+    assert all(len({r.params for _, r in batch}) == 1 for batch in out)
+    for params in (GREEDY, HOT):
+        lengths = [len(r.prompt) for _, r in flat if r.params == params]
+        assert lengths == sorted(lengths, reverse=True)
+    ties = [key for key, r in flat if len(r.prompt) == 9]
+    assert ties == ["k1", "k3"]  # stable: equal lengths keep plan order
+
+
+def _old_key(request: GenerationRequest, fingerprint: str) -> str:
+    sample, seed = (0, 0) if request.params.greedy else (request.sample, request.seed)
+    payload = json.dumps(
+        [fingerprint, request.prompt, asdict(request.params), seed, sample],
+        sort_keys=True,
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def test_only_sampled_keys_change_with_the_batch_invariant_sampler() -> None:
+    greedy = GenerationRequest("q", GREEDY, seed=3, sample=2)
+    sampled = GenerationRequest("q", HOT, seed=3, sample=2)
+    assert greedy.key("hf:x") == _old_key(greedy, "hf:x")  # greedy cache still served
+    assert sampled.key("hf:x") != _old_key(sampled, "hf:x")  # old batch-seeded answers not
+    assert sampled.key("hf:x") != GenerationRequest("q", HOT, 3, 1).key("hf:x")
+
+
+def test_auto_batch_size_fits_memory_within_the_device_cap() -> None:
+    rule = dict(bytes_per_token=46_080, tokens_per_row=200)
+    assert auto_batch_size(free_bytes=64 << 30, accelerator=False, **rule) == CPU_CAP
+    assert auto_batch_size(free_bytes=64 << 30, accelerator=True, **rule) == ACCELERATOR_CAP
+    # 100 MB free: half of it over 3 x 46,080 B x 200 tokens per row -> 1 row... 1.8
+    assert auto_batch_size(free_bytes=100_000_000, accelerator=True, **rule) == 1
+    assert auto_batch_size(free_bytes=1_000_000_000, accelerator=True, **rule) == 18
+    assert auto_batch_size(free_bytes=0, accelerator=False, **rule) == 1  # never zero
+    longer = auto_batch_size(
+        free_bytes=1_000_000_000, accelerator=True, bytes_per_token=46_080, tokens_per_row=2000
+    )
+    assert longer < 18  # longer prompts, fewer rows
+
+
+def test_kv_bytes_per_token_from_a_llama_config() -> None:
+    smollm = SimpleNamespace(
+        num_hidden_layers=30, num_attention_heads=9, num_key_value_heads=3, hidden_size=576
+    )
+    assert kv_bytes_per_token(smollm) == 2 * 30 * 3 * 64 * 4
+
+
+def test_batch_size_setting_is_auto_unless_given() -> None:
+    assert resolve_settings({}, {}, {}).batch_size is None
+    assert resolve_settings({"batch_size": "auto"}, {}, {"batch_size": 8}).batch_size is None
+    assert resolve_settings({}, {"batch_size": "12"}, {}).batch_size == 12
+    assert resolve_settings({}, {}, {"batch_size": 5}).batch_size == 5
+
+
+def test_an_auto_generator_hands_the_backend_fixed_chunks() -> None:
+    from stabtest.generation.fake import FakeBackend
+
+    seen: list[int] = []
+
+    class Counting(FakeBackend):
+        def generate(self, requests):  # type: ignore[no-untyped-def]
+            seen.append(len(requests))
+            return super().generate(requests)
+
+    generator = Generator(Counting(), batch_size=None)
+    generator([GenerationRequest(f"q{i}", GREEDY) for i in range(AUTO_BATCH + 5)])
+    assert seen == [AUTO_BATCH, 5]
+
+
+def test_row_seeds_depend_on_the_request_alone() -> None:
+    one = GenerationRequest("q", HOT, seed=1, sample=0)
+    assert row_seed(one) == row_seed(GenerationRequest("q", HOT, seed=1, sample=0))
+    others = [
+        GenerationRequest("q", HOT, seed=1, sample=1),
+        GenerationRequest("q", HOT, seed=2, sample=0),
+        GenerationRequest("p", HOT, seed=1, sample=0),
+        GenerationRequest("q", GenerationParams(0.8, system_prompt="s"), seed=1, sample=0),
+    ]
+    assert len({row_seed(r) for r in [one, *others]}) == 5
+    assert step_seed(row_seed(one), 0) != step_seed(row_seed(one), 1)
+
+
+def test_row_sampler_draws_each_row_alone_whatever_its_batch() -> None:
+    torch = pytest.importorskip("torch")
+    from stabtest.generation.sampling import RowSampler
+
+    requests = [GenerationRequest("q", HOT, seed=s, sample=0) for s in range(4)]
+    scores = torch.randn(4, 50, generator=torch.Generator().manual_seed(0))
+    ids = torch.zeros(4, 7, dtype=torch.long)  # padded prompt width 5, step 2
+    together = RowSampler(requests, HOT, 5)(ids, scores).argmax(-1)
+    alone = [
+        RowSampler([r], HOT, 5)(ids[i : i + 1], scores[i : i + 1]).argmax(-1).item()
+        for i, r in enumerate(requests)
+    ]
+    assert together.tolist() == alone
+    wider = torch.zeros(1, 19, dtype=torch.long)  # more left padding, same step 2
+    assert RowSampler(requests[:1], HOT, 17)(wider, scores[:1]).argmax(-1).item() == alone[0]
+
+
+def test_row_sampler_follows_the_distribution_inside_the_nucleus() -> None:
+    torch = pytest.importorskip("torch")
+    from stabtest.generation.sampling import RowSampler
+
+    probs = torch.tensor([[0.6, 0.3, 0.05, 0.05]])
+    params = GenerationParams(temperature=1.0, top_p=0.8)
+    counts = [0, 0, 0, 0]
+    for sample in range(2000):
+        sampler = RowSampler([GenerationRequest("q", params, sample=sample)], params, 0)
+        counts[int(sampler(torch.zeros(1, 0), probs.log()).argmax(-1))] += 1
+    assert counts[2] == counts[3] == 0  # outside the 0.8 nucleus: never drawn
+    assert 0.62 < counts[0] / 2000 < 0.72  # 0.6 / 0.9 = 0.667 renormalised
