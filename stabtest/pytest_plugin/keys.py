@@ -20,5 +20,14 @@ RESULT_PROPERTY = "stabtest"
 OUTCOME_PROPERTY = "stabtest_outcome"
 """User property holding a variant item's outcome: `escalate` is shown as ESCALATED."""
 
+SUITE_SUFFIXES = (".yaml", ".yml")
+"""What a YAML suite file ends with."""
+
+
+def is_failed_suite(report: pytest.CollectReport) -> bool:
+    """A suite file that failed to collect: it fails alone, and the report lists it."""
+    return bool(report.failed) and report.nodeid.endswith(SUITE_SUFFIXES)
+
+
 Target = tuple[str, str, str]
 """(scope, case id, variant id or CASE_ITEM) of a marked test's item."""

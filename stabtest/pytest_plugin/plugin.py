@@ -23,8 +23,10 @@ from stabtest.pytest_plugin.keys import (
     OUTCOME_PROPERTY,
     RECORDER,
     SESSION,
+    SUITE_SUFFIXES,
     VARIANT_PARAM,
     Target,
+    is_failed_suite,
 )
 
 if TYPE_CHECKING:
@@ -157,7 +159,7 @@ def pytest_configure_node(node: Any) -> None:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-    if file_path.suffix not in {".yaml", ".yml"}:
+    if file_path.suffix not in SUITE_SUFFIXES:
         return None
     session = parent.config.stash[SESSION]
     try:
@@ -271,7 +273,7 @@ class SuiteErrorGuard:
         self.broken: list[str] = []
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
-        if report.failed and report.nodeid.endswith((".yaml", ".yml")):
+        if is_failed_suite(report):
             self.broken.append(report.nodeid)
 
     @pytest.hookimpl(tryfirst=True)

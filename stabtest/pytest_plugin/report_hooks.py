@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from stabtest.pytest_plugin.gating import RunGate
-from stabtest.pytest_plugin.keys import RESULT_PROPERTY, SESSION
+from stabtest.pytest_plugin.keys import RESULT_PROPERTY, SESSION, is_failed_suite
 from stabtest.reporting.recorder import Recorder
 
 
@@ -29,7 +29,7 @@ class ReportHooks:
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         """A suite that failed to collect is listed in the report, which then says
         `incomplete`: a broken suite never hides behind a `complete` run."""
-        if report.failed and report.nodeid.endswith((".yaml", ".yml")):
+        if is_failed_suite(report):
             lines = str(report.longrepr).strip().splitlines() or ["collection failed"]
             self.recorder.problems[report.nodeid] = lines[-1].removeprefix("E   ").strip()
 

@@ -38,7 +38,7 @@ def encode_payload(
     }
     adapter = adapters[kind]
     data = adapter.dump_json(record).decode()
-    return json.dumps({"kind": kind, "worker": worker})[:-1] + f',"data":{data}}}'
+    return f'{{"kind":"{kind}","worker":{json.dumps(worker)},"data":{data}}}'
 
 
 def encode_problem(where: str, message: str) -> str:
