@@ -40,8 +40,12 @@ def judge_case(
         if label is not None:
             verdicts[i], correct[i] = human_verdict(label, verdicts[i], correct[i])
     clusters = cluster_grouped(equivalence(evidence, correct))
+    wordings = [answer.variant.index for answer in evidence.answers]
     return CaseJudgement(
-        tuple(verdicts), tuple(correct), tuple(clusters), case_metrics(clusters, correct)
+        tuple(verdicts),
+        tuple(correct),
+        tuple(clusters),
+        case_metrics(clusters, correct, wordings),
     )
 
 

@@ -8,6 +8,12 @@ equivalent answers; the judges decide equivalence. With N answers and cluster si
   agreement. 0 is perfectly stable; lower is better.
 - FC  = (answers judged correct) / (answers judged against a reference).
 - RDR = (number of clusters) / N.
+- SI split (with `samples` > 1): the pairs of SI are of two kinds. A pair of samples of the
+  same wording (variant) disagrees by sampling noise alone; a pair of different wordings
+  disagrees by prompt sensitivity (plus noise). SI_within = disagreeing same-variant pairs
+  / same-variant pairs, SI_between = disagreeing cross-variant pairs / cross-variant pairs
+  (each None when it has no pairs), and SI = (W SI_within + B SI_between) / (W + B) exactly,
+  W and B being the numbers of such pairs.
 - AP  = (verdicts where the automatic outcome equals the human one) / (verdicts with both).
 """
 
@@ -157,13 +163,44 @@ def response_diversity_ratio(clusters: Sequence[int]) -> float:
     return len(set(clusters)) / len(clusters) if clusters else 0.0
 
 
-def case_metrics(clusters: Sequence[int], correct: Sequence[bool | None]) -> CaseMetrics:
+def _agreeing_pairs(counts: Iterable[int]) -> int:
+    return sum(n * (n - 1) // 2 for n in counts)
+
+
+def si_split(
+    clusters: Sequence[int], wordings: Sequence[Hashable]
+) -> tuple[float | None, float | None]:
+    """(SI_within, SI_between): disagreement among pairs of answers to the same wording
+    (`wordings[i]`: answer i's variant) and among pairs across wordings. Counts, not pairs:
+    O(answers)."""
+    if len(wordings) != len(clusters):
+        raise ValueError(f"{len(wordings)} wordings for {len(clusters)} answers")
+    per_wording = Counter(wordings)
+    pairs_within = _agreeing_pairs(per_wording.values())
+    pairs_all = len(clusters) * (len(clusters) - 1) // 2
+    pairs_between = pairs_all - pairs_within
+    agree_within = _agreeing_pairs(Counter(zip(wordings, clusters, strict=True)).values())
+    agree_between = _agreeing_pairs(Counter(clusters).values()) - agree_within
+    within = 1.0 - agree_within / pairs_within if pairs_within else None
+    between = 1.0 - agree_between / pairs_between if pairs_between else None
+    return within, between
+
+
+def case_metrics(
+    clusters: Sequence[int],
+    correct: Sequence[bool | None],
+    wordings: Sequence[Hashable] | None = None,
+) -> CaseMetrics:
+    """SI, FC and RDR; with each answer's wording (variant), SI's within/between split."""
+    within, between = si_split(clusters, wordings) if wordings is not None else (None, None)
     return CaseMetrics(
         si=stability_index(clusters),
         fc=factual_correctness(correct),
         rdr=response_diversity_ratio(clusters),
         answers=len(clusters),
         clusters=len(set(clusters)),
+        si_within=within,
+        si_between=between,
     )
 
 

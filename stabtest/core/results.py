@@ -119,13 +119,18 @@ class VariantResult:
 @dataclass(frozen=True)
 class CaseMetrics:
     """Stability Index, Factual Correctness and Response Diversity Ratio of one case (see
-    stabtest.core.metrics for the formulas). FC is None when the case has no reference."""
+    stabtest.core.metrics for the formulas). FC is None when the case has no reference.
+    `si_within` / `si_between` split SI into sampling noise (pairs of samples of one
+    variant) and prompt sensitivity (pairs across variants); None when there are no such
+    pairs (one sample per variant: no within pairs)."""
 
     si: float
     fc: float | None
     rdr: float
     answers: int
     clusters: int
+    si_within: float | None = None
+    si_between: float | None = None
 
 
 @dataclass(frozen=True)
@@ -223,6 +228,8 @@ class RunSummary:
     si: float | None = None
     fc: float | None = None
     rdr: float | None = None
+    si_within: float | None = None
+    si_between: float | None = None
     ap: float | None = None
     ap_per_judge: dict[str, float | None] = field(default_factory=dict)
     human_labelled: int = 0

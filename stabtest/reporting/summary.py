@@ -48,6 +48,8 @@ def summarize(cases: Sequence[CaseResult], variants: Sequence[VariantResult]) ->
         si=mean(c.metrics.si for c in cases),
         fc=mean(c.metrics.fc for c in cases),
         rdr=mean(c.metrics.rdr for c in cases),
+        si_within=mean(c.metrics.si_within for c in cases),
+        si_between=mean(c.metrics.si_between for c in cases),
         ap=annotation_precision(human_pairs(judged)),
         ap_per_judge=per_judge,
         human_labelled=len(human_pairs(judged)),

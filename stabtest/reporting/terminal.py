@@ -63,6 +63,7 @@ def _escalation_line(report: RunReport) -> list[str]:
 
 def render_summary(report: RunReport) -> str:
     by_case = report.variants_by_case()
+    split = any(case.metrics.si_within is not None for case in report.cases)
     rows = []
     for case in report.cases:
         outcomes = [v.outcome for v in by_case.get(case.uid, []) if not v.rejected]
@@ -74,22 +75,22 @@ def render_summary(report: RunReport) -> str:
                 f"{outcomes.count('pass')}/{len(outcomes)}",
                 outcomes.count("escalate") or "",
                 _fmt(m.si),
+                *([_fmt(m.si_within), _fmt(m.si_between)] if split else []),
                 _fmt(m.fc),
                 _fmt(m.rdr),
                 "PASS" if case.passed else "FAIL",
             ]
         )
-    table = tabulate(
-        rows,
-        headers=["suite", "case", "variants ok", "escalated", "SI", "FC", "RDR", "case"],
-        disable_numparse=True,
-    )
+    headers = ["suite", "case", "variants ok", "escalated", "SI"]
+    headers += ["SI within", "SI between"] if split else []
+    table = tabulate(rows, headers=[*headers, "FC", "RDR", "case"], disable_numparse=True)
     s = report.summary
+    si_parts = f" (within {_fmt(s.si_within)}, between {_fmt(s.si_between)})" if split else ""
     totals = (
         f"cases {s.cases - s.cases_failed}/{s.cases} passed, "
         f"variants {s.variants - s.variants_failed - s.escalated}/{s.variants} passed, "
         f"{s.escalated} escalated to humans | "
-        f"SI {_fmt(s.si)} (lower is better), FC {_fmt(s.fc)}, RDR {_fmt(s.rdr)}, "
+        f"SI {_fmt(s.si)}{si_parts} (lower is better), FC {_fmt(s.fc)}, RDR {_fmt(s.rdr)}, "
         f"AP {_fmt(s.ap)}"
     )
     lines = [table, totals, *_escalation_line(report), *_ap_lines(s)]

@@ -304,7 +304,8 @@ def test_judge_case_clusters_with_the_corrected_labels_as_the_reference_does() -
     judged = judge_case(evidence, Ensemble([SemanticJudge(), ReferenceJudge()]))
     expected = cluster(len(texts), reference_same(fresh(evidence), judged.correct))
     assert list(judged.clusters) == expected
-    assert judged.metrics == case_metrics(expected, judged.correct)
+    wordings = [answer.variant.index for answer in answers]
+    assert judged.metrics == case_metrics(expected, judged.correct, wordings)
 
 
 # -- the work grows with distinct answers -------------------------------------------------
