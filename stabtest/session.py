@@ -23,20 +23,30 @@ from stabtest.core.ids import case_uid, variant_uid
 from stabtest.core.progress import Progress
 from stabtest.core.results import (
     AnswerResult,
+    CaseMetrics,
     CaseOutcome,
     CaseResult,
     GenerationStats,
     GoldLabel,
     VariantResult,
+    Verdict,
     answer_hash,
 )
 from stabtest.core.settings import Settings
 from stabtest.core.variant import Variant
-from stabtest.variants.registry import CaseKey, CaseRegistry, Expanded, Registered, VariantHook
+from stabtest.variants.registry import (
+    AnswerLookup,
+    CaseKey,
+    CaseRegistry,
+    Expanded,
+    Registered,
+    VariantHook,
+)
 
 if TYPE_CHECKING:
-    from stabtest.annotators.base import Judge
+    from stabtest.annotators.base import Answer, Judge
     from stabtest.annotators.ensemble import Ensemble
+    from stabtest.annotators.judging import CaseJudgement
     from stabtest.core.embedding import Embedder
     from stabtest.core.suite import Case
     from stabtest.generation.generator import Generator
@@ -173,11 +183,25 @@ class Session:
             raise
 
     def _execute(self, pending: list[Registered]) -> None:
-        seed = self.settings.seed
-        plan = self.generator.plan([r for reg in pending for *_, r in reg.requests(seed)])
+        """In rounds: round k asks turn k of every pending conversation (and round 0 every
+        single-turn request) in one plan, each turn carrying the answers of the turns
+        before it; a round's plan holds only what no earlier round asked."""
+        seed, answer, fingerprint = self.settings.seed, self._lookup(), self.fingerprint()
+        asked: set[str] = set()
         with self.generator.lock():  # other workers wait, then read answers and vectors
-            self._answers.update(self.generator.run(plan))
-            texts = {self._answers[key] for key in plan.requests if key in self._answers}
+            while True:
+                fresh = [
+                    request
+                    for reg in pending
+                    for *_, request in reg.requests(seed, answer)
+                    if request.key(fingerprint) not in asked
+                ]
+                if not fresh:
+                    break
+                plan = self.generator.plan(fresh)
+                asked.update(plan.requests)
+                self._answers.update(self.generator.run(plan))
+            texts = {self._answers[key] for key in asked if key in self._answers}
             for reg in pending:
                 texts.update(reference_texts(reg.case))
             started = time.perf_counter()
@@ -230,7 +254,7 @@ class Session:
         fingerprint = self.fingerprint()
         bad = {
             variant.id: refused[request.key(fingerprint)]
-            for variant, _, request in reg.requests(self.settings.seed)
+            for variant, _, request in reg.requests(self.settings.seed, self._lookup())
             if request.key(fingerprint) in refused
         }
         if not bad:
@@ -242,23 +266,44 @@ class Session:
     def _recover(self, reg: Registered) -> bool:
         """After a failed plan, a case whose answers all reached the cache before the
         failure is still judged: a crash loses only what was never generated."""
+        fingerprint, answer = self.fingerprint(), self._lookup()
+        while True:  # a conversation's next turn is known only once this one's answer is
+            threads = reg.threads(self.settings.seed, answer)
+            keys = {request.key(fingerprint) for *_, request in threads}
+            found = self.generator.cached([k for k in keys if k not in self._answers])
+            self._answers.update(found)
+            if not found:
+                return reg.complete(threads) and keys <= self._answers.keys()
+
+    def _lookup(self) -> AnswerLookup:
+        """The answers this session holds, by request: what the next turn needs."""
         fingerprint = self.fingerprint()
-        keys = [request.key(fingerprint) for *_, request in reg.requests(self.settings.seed)]
-        found = self.generator.cached(keys)
-        if len(found) < len(set(keys)):
-            return False
-        self._answers.update(found)
-        return True
+        return lambda request: self._answers.get(request.key(fingerprint))
 
     def _judge(self, reg: Registered) -> CaseOutcome:
-        from stabtest.annotators.base import Answer, CaseEvidence
-        from stabtest.annotators.judging import judge_case
+        from stabtest.annotators.base import Answer
 
+        if reg.case.turns:
+            return self._judge_conversation(reg)
         case, fingerprint = reg.case, self.fingerprint()
         answers = [
             Answer(variant, sample, self._answers[request.key(fingerprint)])
             for variant, sample, request in reg.requests(self.settings.seed)
         ]
+        judged = self._judge_answers(reg, case, answers)
+        rows = [
+            AnswerResult(
+                a.sample, a.text, judged.clusters[i], judged.verdicts[i], judged.correct[i]
+            )
+            for i, a in enumerate(answers)
+        ]
+        return self._outcome(reg, judged.metrics, answers, rows, judged.verdicts)
+
+    def _judge_answers(self, reg: Registered, case: Case, answers: list[Answer]) -> CaseJudgement:
+        """The judges on `answers` of `case` (one turn's view, for a conversation)."""
+        from stabtest.annotators.base import CaseEvidence
+        from stabtest.annotators.judging import judge_case
+
         texts = [a.text for a in answers]
         refs = reference_texts(case)
         vectors = self.embedder.encode(texts + refs)
@@ -270,16 +315,108 @@ class Session:
             self.settings.semantic_threshold,
         )
         labels = [self._gold_label(reg, a.variant, a.text) for a in answers]
-        judged = judge_case(evidence, self.ensemble, labels)
+        return judge_case(evidence, self.ensemble, labels)
+
+    def _judge_conversation(self, reg: Registered) -> CaseOutcome:
+        """Each turn judged as a single-turn case over its answers (every variant and
+        sample at that turn); then each recall turn compared thread by thread with the
+        turn it recalls (session drift), the challenge turn counting flips."""
+        from dataclasses import replace
+
+        from stabtest.annotators.base import Answer
+        from stabtest.core.conversation import (
+            Flips,
+            RecallCheck,
+            conversation_metrics,
+            count_flips,
+            drift_verdict,
+        )
+
+        case, fingerprint = reg.case, self.fingerprint()
+        threads = reg.threads(self.settings.seed, self._lookup())
+        turns: list[list[Answer]] = [[] for _ in case.turns]
+        for variant, sample, index, request in threads:
+            asked = replace(variant, text=variant.messages[index])
+            turns[index].append(Answer(asked, sample, self._answers[request.key(fingerprint)]))
+        judged = [self._judge_answers(reg, case.turn_view(t), a) for t, a in enumerate(turns)]
+        verdicts = [list(j.verdicts) for j in judged]
+        checks: list[RecallCheck] = []
+        flips: Flips | None = None
+        for t, turn in enumerate(case.turns):
+            if turn.recall is None:
+                continue
+            k = turn.recall - 1
+            check = RecallCheck(
+                t,
+                k,
+                self._agreement(case.turn_view(t), turns[k], turns[t], judged[k], judged[t]),
+                challenge=turn.challenge,
+            )
+            checks.append(check)
+            for i, agrees in enumerate(check.agrees):
+                if not agrees:
+                    verdicts[t][i] = drift_verdict(
+                        verdicts[t][i], check, turns[t][i].text, turns[k][i].text
+                    )
+            if turn.challenge:
+                flips = count_flips(check, judged[k].correct, judged[t].correct)
+        metrics = conversation_metrics(
+            [j.metrics for j in judged], [c for j in judged for c in j.correct], checks, flips
+        )
+        answers, rows, flat = [], [], []
+        for t, (turn_answers, judgement) in enumerate(zip(turns, judged, strict=True)):
+            for i, answer in enumerate(turn_answers):
+                verdict = verdicts[t][i]
+                answers.append(answer)
+                flat.append(verdict)
+                rows.append(
+                    AnswerResult(
+                        answer.sample,
+                        answer.text,
+                        judgement.clusters[i],
+                        verdict,
+                        judgement.correct[i],
+                        turn=t,
+                    )
+                )
+        return self._outcome(reg, metrics, answers, rows, flat)
+
+    def _agreement(
+        self,
+        view: Case,
+        recalled: list[Answer],
+        current: list[Answer],
+        recalled_judged: CaseJudgement,
+        current_judged: CaseJudgement,
+    ) -> tuple[bool, ...]:
+        """Per thread, whether its answer at this turn is the same answer as at the
+        recalled turn, by the equivalence that clusters answers (correctness when both
+        are judged against the reference, else number, text or embedding cosine)."""
+        from stabtest.annotators.base import CaseEvidence
+        from stabtest.annotators.ensemble import equivalence
+
+        both = [*recalled, *current]
+        vectors = self.embedder.encode([a.text for a in both])
+        evidence = CaseEvidence(
+            view, both, vectors, semantic_threshold=self.settings.semantic_threshold
+        )
+        same = equivalence(evidence, [*recalled_judged.correct, *current_judged.correct])
+        n = len(recalled)
+        return tuple(bool(same(i, n + i)) for i in range(n))
+
+    def _outcome(
+        self,
+        reg: Registered,
+        metrics: CaseMetrics,
+        answers: Sequence[Answer],
+        rows: Sequence[AnswerResult],
+        verdicts: Sequence[Verdict],
+    ) -> CaseOutcome:
+        """Results by variant (answers in turn, then sample order) and the gated case."""
+        case = reg.case
+        reference = case.turns[0].reference if case.turns else case.reference
         variants: dict[str, VariantResult] = {}
         for variant in reg.variants:
-            rows = tuple(
-                AnswerResult(
-                    a.sample, a.text, judged.clusters[i], judged.verdicts[i], judged.correct[i]
-                )
-                for i, a in enumerate(answers)
-                if a.variant.index == variant.index
-            )
             variants[variant.id] = VariantResult(
                 uid=variant_uid(reg.scope, case.id, variant.id),
                 suite=reg.scope,
@@ -288,22 +425,25 @@ class Session:
                 family=variant.family,
                 prompt=variant.text,
                 operators=variant.operators,
-                reference=case.reference,
-                answers=rows,
+                reference=reference,
+                answers=tuple(
+                    row
+                    for answer, row in zip(answers, rows, strict=True)
+                    if answer.variant.index == variant.index
+                ),
                 rejected=variant.rejected,
+                turns=variant.turns,
             )
-        gate = gate_case(
-            judged.metrics, case.thresholds, self.settings.max_si, self.settings.min_fc
-        )
+        gate = gate_case(metrics, case.thresholds, self.settings.max_si, self.settings.min_fc)
         result = CaseResult(
             uid=case_uid(reg.scope, case.id),
             suite=reg.scope,
             case_id=case.id,
-            metrics=judged.metrics,
+            metrics=metrics,
             max_si=gate.max_si,
             min_fc=gate.min_fc,
             failures=gate.failures,
-            escalated=sum(v.outcome == "escalate" for v in judged.verdicts),
+            escalated=sum(v.outcome == "escalate" for v in verdicts),
         )
         return CaseOutcome(result, variants)
 

@@ -286,6 +286,19 @@ def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, An
     return merged
 
 
+_WITHIN_CASE = re.compile(
+    r"^((?:turns\[\d+\]|prompt|reference|aliases|incorrect|paraphrases|model_paraphrases)"
+    r"(?:\.[a-z_]+)?): (.+)$",
+    re.DOTALL,
+)
+"""`turns[2].recall: ...`: a case validator's error about one key of the case."""
+
+
+def _parts(path: str) -> Loc:
+    """`turns[2].recall` -> ("turns", 2, "recall")."""
+    return tuple(int(part) if part.isdigit() else part for part in re.findall(r"[a-z_]+|\d+", path))
+
+
 def _raise_validation(
     path: str, error: ValidationError, prefix: Loc, lines: Mapping[Loc, int]
 ) -> None:
@@ -296,6 +309,10 @@ def _raise_validation(
         message = f"unknown key {loc[-1]!r}"
     elif first["type"] == "value_error":
         message = str(first.get("ctx", {}).get("error", message))
+        located = _WITHIN_CASE.match(message)
+        if located is not None:  # a case-wide check that names the key it is about
+            where, message = located.groups()
+            loc = (*loc, *_parts(where))
     elif first["type"] == "missing":
         message = f"missing required key {loc[-1]!r}"
     raise SuiteError(path, message, line=_line_for(loc, lines), key=_dotted(loc)) from None

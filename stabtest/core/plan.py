@@ -56,17 +56,45 @@ class GenerationRequest:
     params: GenerationParams
     seed: int = 0
     sample: int = 0
+    history: tuple[tuple[str, str], ...] = ()
+    """Earlier (user, assistant) exchanges of a conversation; `prompt` is the current user
+    message. Part of the key only when present, so single-turn keys never moved."""
 
     def key(self, fingerprint: str) -> str:
         fields: list[object] = [fingerprint, self.prompt, asdict(self.params), 0, 0]
         if not self.params.greedy:
             fields[3:] = [self.seed, self.sample, SAMPLED_KEY_VERSION]
+        if self.history:
+            fields.append({"history": [list(pair) for pair in self.history]})
         payload = json.dumps(
             fields,
             sort_keys=True,
             ensure_ascii=False,
         )
         return hashlib.sha256(payload.encode()).hexdigest()
+
+    @property
+    def messages(self) -> list[tuple[str, str]]:
+        """The conversation as (role, text): history, then the current user message."""
+        out: list[tuple[str, str]] = []
+        for user, said in self.history:
+            out += [("user", user), ("assistant", said)]
+        return [*out, ("user", self.prompt)]
+
+    @property
+    def length(self) -> int:
+        """Characters of the whole conversation: what a backend has to read."""
+        return len(self.prompt) + sum(len(u) + len(a) for u, a in self.history)
+
+
+def transcript(request: GenerationRequest) -> str:
+    """A conversation as plain text for a model without a chat template (or a completions
+    endpoint): `User: ...` / `Assistant: ...` lines ending with the assistant's cue. A
+    single-turn request is its prompt alone, as before."""
+    if not request.history:
+        return request.prompt
+    lines = [f"{role.capitalize()}: {text}" for role, text in request.messages]
+    return "\n".join([*lines, "Assistant:"])
 
 
 @dataclass
@@ -106,7 +134,7 @@ def batches(
     for item in items:
         groups.setdefault(item[1].params, []).append(item)
     for group in groups.values():
-        group.sort(key=lambda item: len(item[1].prompt), reverse=True)  # stable on ties
+        group.sort(key=lambda item: item[1].length, reverse=True)  # stable on ties
         for start in range(0, len(group), size):
             yield group[start : start + size]
 

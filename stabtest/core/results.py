@@ -73,6 +73,8 @@ class AnswerResult:
     cluster: int
     verdict: Verdict
     correct: bool | None = None
+    turn: int = 0
+    """The conversation turn (0-based) this answers; 0 for a single-turn case."""
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -95,6 +97,8 @@ class VariantResult:
     reference: str | None
     answers: tuple[AnswerResult, ...]
     rejected: str | None = None
+    turns: tuple[str, ...] = ()
+    """A conversation's user messages (`prompt` is the first); empty for one prompt."""
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -131,6 +135,11 @@ class CaseMetrics:
     clusters: int
     si_within: float | None = None
     si_between: float | None = None
+    turns: int = 1
+    drift: float | None = None
+    flips: int | None = None
+    flip_rate: float | None = None
+    correct_to_wrong: int | None = None
 
 
 @dataclass(frozen=True)
@@ -233,6 +242,10 @@ class RunSummary:
     ap: float | None = None
     ap_per_judge: dict[str, float | None] = field(default_factory=dict)
     human_labelled: int = 0
+    flip_rate: float | None = None
+    """Mean of the challenged cases' flip rates (None: no case was challenged)."""
+    flips: int | None = None
+    correct_to_wrong: int | None = None
 
 
 @dataclass(frozen=True)

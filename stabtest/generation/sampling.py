@@ -31,7 +31,10 @@ def _digest(payload: object) -> int:
 def row_seed(request: GenerationRequest) -> int:
     """The seed of one request's noise: its own identity, nothing about its batch."""
     params = request.params
-    return _digest([request.prompt, params.system_prompt, request.seed, request.sample])
+    identity: list[object] = [request.prompt, params.system_prompt, request.seed, request.sample]
+    if request.history:  # a conversation's turn: its whole context, as in its cache key
+        identity.append([list(pair) for pair in request.history])
+    return _digest(identity)
 
 
 def step_seed(row: int, step: int) -> int:

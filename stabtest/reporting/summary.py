@@ -7,6 +7,7 @@ however many variants it has); AP is computed over every answer a human has labe
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from stabtest.core.metrics import annotation_precision, mean
 from stabtest.core.results import CaseResult, RunSummary, VariantResult
@@ -53,7 +54,21 @@ def summarize(cases: Sequence[CaseResult], variants: Sequence[VariantResult]) ->
         ap=annotation_precision(human_pairs(judged)),
         ap_per_judge=per_judge,
         human_labelled=len(human_pairs(judged)),
+        **challenge_totals(cases),
     )
+
+
+def challenge_totals(cases: Sequence[CaseResult]) -> dict[str, Any]:
+    """Flip rate (mean over challenged cases), flips and correct->wrong flips (sums);
+    nothing when no case was challenged, so a run without challenges reads as before."""
+    challenged = [c.metrics for c in cases if c.metrics.flips is not None]
+    if not challenged:
+        return {}
+    return {
+        "flip_rate": mean(m.flip_rate for m in challenged),
+        "flips": sum(m.flips or 0 for m in challenged),
+        "correct_to_wrong": sum(m.correct_to_wrong or 0 for m in challenged),
+    }
 
 
 def by_suite(

@@ -42,6 +42,8 @@ class VariantExpander:
         return self._cache[key]
 
     def _expand(self, case: Case, scope: str) -> tuple[Variant, ...]:
+        if case.turns:
+            return self._expand_conversation(case, scope)
         variants = [Variant(case.id, 0, case.prompt, "original")]
         first: dict[str, str] = {case.prompt: "v0"}  # text -> id of the variant that has it
 
@@ -64,6 +66,51 @@ class VariantExpander:
                     if text not in first:
                         break
                 add(text, "rule", ops)
+        self._warn_duplicates(case, scope, variants)
+        for _ in range(case.model_paraphrases.count):
+            variants.append(
+                Variant(case.id, len(variants), "", "model", rejected="not generated yet")
+            )
+        return tuple(variants)
+
+    def _expand_conversation(self, case: Case, scope: str) -> tuple[Variant, ...]:
+        """A variant of a conversation is one sequence of user messages: `v0` the turns as
+        written; paraphrase variant j takes each turn's j-th paraphrase where it has one
+        (else the turn as written); a rule variant perturbs every turn but the challenge.
+        Same slots, ids and duplicate rule as a single prompt."""
+        original = tuple(t.prompt for t in case.turns)
+        variants = [Variant(case.id, 0, original[0], "original", turns=original)]
+        first: dict[tuple[str, ...], str] = {original: "v0"}
+
+        def add(turns: tuple[str, ...], family: Family, operators: tuple[str, ...] = ()) -> None:
+            index = len(variants)
+            known = first.setdefault(turns, f"v{index}")
+            rejected = None if known == f"v{index}" else f"duplicate of {known}"
+            variants.append(
+                Variant(case.id, index, turns[0], family, operators, rejected, turns=turns)
+            )
+
+        for j in range(max(len(t.paraphrases) for t in case.turns)):
+            add(
+                tuple(t.paraphrases[j] if j < len(t.paraphrases) else t.prompt for t in case.turns),
+                "paraphrase",
+            )
+        spec = case.perturbations
+        if spec.count:
+            perturb = self.perturb or _default_perturber()
+            rng = random.Random(stable_seed(self.seed, scope, case.id, "rules"))
+            for _ in range(spec.count):
+                turns, ops = original, tuple[str, ...]()
+                for _attempt in range(8):
+                    turns, ops = _perturb_turns(case, perturb, rng)
+                    if turns not in first:
+                        break
+                add(turns, "rule", ops)
+        self._warn_duplicates(case, scope, variants)
+        return tuple(variants)
+
+    @staticmethod
+    def _warn_duplicates(case: Case, scope: str, variants: list[Variant]) -> None:
         duplicates = [v for v in variants if v.rejected]
         if duplicates:
             warnings.warn(
@@ -72,13 +119,26 @@ class VariantExpander:
                     f"{len(variants) - 1} paraphrases and perturbations gave no new prompt "
                     f"({', '.join(v.id for v in duplicates)}); they are skipped, not counted"
                 ),
-                stacklevel=3,
+                stacklevel=4,
             )
-        for _ in range(case.model_paraphrases.count):
-            variants.append(
-                Variant(case.id, len(variants), "", "model", rejected="not generated yet")
-            )
-        return tuple(variants)
+
+
+def _perturb_turns(
+    case: Case, perturb: Perturber, rng: random.Random
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Every turn but the challenge perturbed with the same rng, in turn order; the
+    operators applied, in order, without repeats."""
+    spec = case.perturbations
+    turns: list[str] = []
+    applied: list[str] = []
+    for turn in case.turns:
+        if turn.challenge:
+            turns.append(turn.prompt)
+            continue
+        text, ops = perturb(turn.prompt, spec.operators, spec.depth, rng)
+        turns.append(text)
+        applied += [op for op in ops if op not in applied]
+    return tuple(turns), tuple(applied)
 
 
 def _default_perturber() -> Perturber:

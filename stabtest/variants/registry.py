@@ -16,6 +16,10 @@ from stabtest.core.suite import Case
 from stabtest.core.variant import Variant, stable_seed
 from stabtest.variants.expand import VariantExpander
 
+AnswerLookup = Callable[[GenerationRequest], str | None]
+"""The answer to a request when it is known (generated or cached), else None."""
+Turned = tuple[Variant, int, int, GenerationRequest]
+"""(variant, sample, turn, request): one turn (0-based) of one conversation thread."""
 CaseKey = tuple[str, str]
 """(scope, case id): scope is the suite file's or test function's node id."""
 
@@ -44,19 +48,46 @@ class Registered:
     def key(self) -> CaseKey:
         return (self.scope, self.case.id)
 
-    def requests(self, seed: int) -> list[tuple[Variant, int, GenerationRequest]]:
-        """(variant, sample, request) for every sample of every non-rejected variant."""
+    def requests(
+        self, seed: int, answer: AnswerLookup | None = None
+    ) -> list[tuple[Variant, int, GenerationRequest]]:
+        """(variant, sample, request) for every sample of every non-rejected variant: for
+        a conversation, every turn `answer` makes askable (see `threads`)."""
+        return [
+            (variant, sample, request) for variant, sample, _, request in self.threads(seed, answer)
+        ]
+
+    def threads(self, seed: int, answer: AnswerLookup | None = None) -> list[Turned]:
+        """(variant, sample, turn, request) of each (variant, sample) thread, turn by turn
+        while the answers are known: turn k carries the thread's turns 0..k-1 and their
+        answers as history, so it can be asked only once `answer` knows turn k-1's. A
+        single-turn case has one turn per thread and needs no answers."""
         params = GenerationParams.from_sampling(self.case.sampling)
-        out = []
+        out: list[Turned] = []
         for variant in self.variants:
             if variant.rejected:
                 continue
             request_seed = stable_seed(seed, self.scope, self.case.id, variant.id)
             for sample in range(self.case.sampling.samples):
-                out.append(
-                    (variant, sample, GenerationRequest(variant.text, params, request_seed, sample))
-                )
+                history: tuple[tuple[str, str], ...] = ()
+                for turn, message in enumerate(variant.messages):
+                    request = GenerationRequest(message, params, request_seed, sample, history)
+                    out.append((variant, sample, turn, request))
+                    said = (
+                        answer(request)
+                        if answer is not None and turn + 1 < len(variant.messages)
+                        else None
+                    )
+                    if said is None:
+                        break
+                    history += ((message, said),)
         return out
+
+    def complete(self, threads: Sequence[Turned]) -> bool:
+        """Whether `threads` reach the last turn of every thread."""
+        per_thread = max(1, len(self.case.turns))
+        wanted = sum(not v.rejected for v in self.variants) * self.case.sampling.samples
+        return len(threads) == wanted * per_thread
 
 
 class CaseRegistry:
