@@ -116,6 +116,20 @@ def _votes_text(votes: Sequence[Vote]) -> str:
     return "\n".join(lines) or "(no votes)"
 
 
+def asked(variant: VariantResult, answer: AnswerResult) -> str:
+    """What the model was asked: the prompt, or a conversation's turns up to the answer
+    being judged, with the same thread's earlier answers (`User:` / `Assistant:` lines)."""
+    if not variant.turns:
+        return variant.prompt
+    said = {a.turn: a.text for a in variant.answers if a.sample == answer.sample}
+    lines = []
+    for turn in range(answer.turn + 1):
+        lines.append(f"User: {variant.turns[turn]}")
+        if turn < answer.turn:
+            lines.append(f"Assistant: {said.get(turn, '')}")
+    return "\n".join(lines)
+
+
 def task_for(
     variant: VariantResult, answer: AnswerResult, original_prompt: str, run_id: str
 ) -> dict[str, Any]:
@@ -128,7 +142,7 @@ def task_for(
     data: dict[str, Any] = {
         # shown
         "prompt": original_prompt,
-        "variant_prompt": variant.prompt,
+        "variant_prompt": asked(variant, answer),
         "answer": answer.text,
         "reference": variant.reference if variant.reference is not None else "(no reference)",
         "auto_outcome": verdict.outcome,

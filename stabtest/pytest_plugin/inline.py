@@ -33,19 +33,21 @@ class StabChecker:
         self.node = node
         self._count = 0
 
-    def check(self, prompt: str, *, id: str | None = None, **fields: Any) -> CaseOutcome:
-        """Run one case built from the same keys a YAML case takes; `max_si` and `min_fc`
-        may be given directly. Results join the run's report."""
+    def check(
+        self, prompt: str | None = None, *, id: str | None = None, **fields: Any
+    ) -> CaseOutcome:
+        """Run one case built from the same keys a YAML case takes (a conversation:
+        `turns=[...]` and no prompt); `max_si` and `min_fc` may be given directly. Results
+        join the run's report."""
         from stabtest.variants.perturb import OPERATORS
 
         self._count += 1
         thresholds = {k: fields.pop(k) for k in THRESHOLD_KEYS if k in fields}
         if thresholds:
             fields["thresholds"] = {**fields.get("thresholds", {}), **thresholds}
-        raw: dict[str, Any] = {
-            "id": id or f"{self.node.name.split('[')[0]}-{self._count}",
-            "prompt": prompt,
-        }
+        raw: dict[str, Any] = {"id": id or f"{self.node.name.split('[')[0]}-{self._count}"}
+        if prompt is not None:
+            raw["prompt"] = prompt
         raw.update({k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()})
         case = build_case(raw, path=f"{self.node.nodeid} (stab.check)", operators=OPERATORS)
         scope = self.node.nodeid
@@ -57,7 +59,7 @@ class StabChecker:
         record(self.node, "case", outcome.case)
         return outcome
 
-    def assert_stable(self, prompt: str, **fields: Any) -> CaseOutcome:
+    def assert_stable(self, prompt: str | None = None, **fields: Any) -> CaseOutcome:
         """`check`, then fail the test if the case missed a threshold or a variant failed."""
         outcome = self.check(prompt, **fields)
         failed = [v for v in outcome.variants.values() if v.outcome == "fail"]

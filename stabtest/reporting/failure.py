@@ -38,17 +38,28 @@ def render_answer(
     result: VariantResult, answer: AnswerResult, original: VariantResult | None
 ) -> str:
     verdict = answer.verdict
+    at_turn = f" turn {answer.turn + 1}" if result.turns else ""
     head = (
-        f"{result.case_id}[{result.variant_id}] sample {answer.sample} ({_origin(result)}): "
-        f"{verdict.outcome.upper()}, confidence {verdict.confidence:.2f}"
+        f"{result.case_id}[{result.variant_id}] sample {answer.sample}{at_turn} "
+        f"({_origin(result)}): {verdict.outcome.upper()}, confidence {verdict.confidence:.2f}"
         + (f", {verdict.category.replace('_', ' ')}" if verdict.category else "")
     )
-    rows = [["prompt", _wrap(result.prompt)], ["answer", _wrap(answer.text)]]
-    if result.reference is not None:
+    rows = (
+        conversation_rows(result, answer)
+        if result.turns
+        else [["prompt", _wrap(result.prompt)], ["answer", _wrap(answer.text)]]
+    )
+    if result.reference is not None and not result.turns:
         rows.append(["reference", _wrap(result.reference)])
-    if original is not None and original.variant_id != result.variant_id and original.answers:
-        rows.append(["original prompt", _wrap(original.prompt)])
-        rows.append(["original answer", _wrap(original.answers[0].text)])
+    same_turn = [a for a in original.answers if a.turn == answer.turn] if original else []
+    if original is not None and original.variant_id != result.variant_id and same_turn:
+        rows.append(
+            [
+                "original prompt",
+                _wrap(original.turns[answer.turn] if original.turns else original.prompt),
+            ]
+        )
+        rows.append(["original answer", _wrap(same_turn[0].text)])
     rows.append(["why", _wrap(verdict.reason)])
     votes = [
         [
@@ -69,6 +80,16 @@ def render_answer(
             disable_numparse=True,  # values are formatted already; parsing them is slow
         )
     return terminal_safe(text)  # ids and labels too; the texts are escaped already
+
+
+def conversation_rows(result: VariantResult, answer: AnswerResult) -> list[list[str]]:
+    """The conversation of `answer`'s thread (same sample) turn by turn, up to it."""
+    said = {a.turn: a.text for a in result.answers if a.sample == answer.sample}
+    rows = []
+    for turn in range(answer.turn + 1):
+        rows.append([f"turn {turn + 1} user", _wrap(result.turns[turn])])
+        rows.append([f"turn {turn + 1} answer", _wrap(said.get(turn, ""))])
+    return rows
 
 
 def variant_headline(result: VariantResult) -> str:

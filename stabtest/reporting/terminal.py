@@ -61,6 +61,16 @@ def _escalation_line(report: RunReport) -> list[str]:
     ]
 
 
+def _challenge_line(summary: RunSummary) -> list[str]:
+    """The FlipFlop result when cases were challenged ("Are you sure?")."""
+    if summary.flips is None:
+        return []
+    return [
+        f"challenge: flip rate {_fmt(summary.flip_rate)} (mean over challenged cases), "
+        f"{summary.flips} flip(s), {summary.correct_to_wrong} correct->wrong"
+    ]
+
+
 def render_summary(report: RunReport) -> str:
     by_case = report.variants_by_case()
     split = any(case.metrics.si_within is not None for case in report.cases)
@@ -83,7 +93,16 @@ def render_summary(report: RunReport) -> str:
         )
     headers = ["suite", "case", "variants ok", "escalated", "SI"]
     headers += ["SI within", "SI between"] if split else []
-    table = tabulate(rows, headers=[*headers, "FC", "RDR", "case"], disable_numparse=True)
+    headers += ["FC", "RDR", "case"]
+    challenged = any(case.metrics.flips is not None for case in report.cases)
+    if challenged:  # FlipFlop columns only when some case was challenged
+        headers[-1:-1] = ["flips", "c->w"]
+        for row, case in zip(rows, report.cases, strict=True):
+            m = case.metrics
+            row[-1:-1] = (
+                ["-", "-"] if m.flips is None else [_fmt(m.flip_rate), str(m.correct_to_wrong)]
+            )
+    table = tabulate(rows, headers=headers, disable_numparse=True)
     s = report.summary
     si_parts = f" (within {_fmt(s.si_within)}, between {_fmt(s.si_between)})" if split else ""
     totals = (
@@ -93,7 +112,7 @@ def render_summary(report: RunReport) -> str:
         f"SI {_fmt(s.si)}{si_parts} (lower is better), FC {_fmt(s.fc)}, RDR {_fmt(s.rdr)}, "
         f"AP {_fmt(s.ap)}"
     )
-    lines = [table, totals, *_escalation_line(report), *_ap_lines(s)]
+    lines = [table, totals, *_challenge_line(s), *_escalation_line(report), *_ap_lines(s)]
     g = report.generation
     if g.requests:
         lines.append(
