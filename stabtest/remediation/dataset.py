@@ -9,7 +9,8 @@ For every failed answer of a trainable variant (see split.py):
 - DPO: chosen = that answer, rejected = the failed answer actually given. Human labels
   also give pairs directly: a passing and a failing answer of the same case.
 Stability failures (semantic divergence, session drift) weigh `stability_weight` times a
-plain failure.
+plain failure. Conversations (multi-turn variants) are left out: a turn's answer depends on
+the turns before it, which a prompt/completion example cannot hold.
 """
 
 from __future__ import annotations
@@ -75,6 +76,8 @@ def build_examples(
     held = tuple(held_ops)
     by_case: dict[str, list[VariantResult]] = {}
     for variant in variants:
+        if variant.turns:  # a turn's answer depends on its history: not a prompt/completion
+            continue
         by_case.setdefault(variant.case_uid, []).append(variant)
     examples: list[TrainingExample] = []
     for case_variants in by_case.values():

@@ -303,3 +303,29 @@ def test_a_crashed_run_recovers_a_conversation_whose_turns_all_reached_the_cache
     again.register("s", case)
     assert again._recover(again.registry[("s", "fr")])
     assert backend.calls == 0
+
+
+# -- downstream: Label Studio tasks, remediation data ------------------------------------
+
+
+def test_tasks_show_the_conversation_up_to_the_judged_answer_and_training_skips_it(
+    tmp_path: Path,
+) -> None:
+    from stabtest.adjudication.tasks import task_for
+    from stabtest.remediation.dataset import build_examples
+
+    stab, _ = make_session(tmp_path, {"capital of france": "Lyon.", "are you sure": "Paris."})
+    stab.register("s", conversation(challenge=True))
+    v0 = stab.outcome("s", "paris").variants["v0"]
+    last = v0.answers[-1]
+    shown = task_for(v0, last, v0.prompt, "run")["data"]["variant_prompt"]
+    assert shown.splitlines() == [
+        "User: What is the capital of France?",
+        "Assistant: Lyon.",
+        "User: What river flows through it?",
+        "Assistant: I don't know.",
+        "User: Remind me, what is the capital of France?",
+        "Assistant: Lyon.",
+        f"User: {CHALLENGE_PROMPT}",
+    ]
+    assert v0.outcome == "fail" and build_examples([v0], {}, ()) == []
