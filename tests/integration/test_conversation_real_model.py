@@ -4,8 +4,6 @@ facts counts flips consistently with the answers it got."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from stabtest.core.errors import BackendError

@@ -329,3 +329,40 @@ def test_tasks_show_the_conversation_up_to_the_judged_answer_and_training_skips_
         f"User: {CHALLENGE_PROMPT}",
     ]
     assert v0.outcome == "fail" and build_examples([v0], {}, ()) == []
+
+
+def test_backends_send_the_whole_conversation_and_screen_its_length() -> None:
+    from stabtest.generation.openai_backend import request_body
+
+    turn = GenerationRequest(
+        "Are you sure?",
+        GenerationParams(system_prompt="Be brief."),
+        history=(("Capital of France?", "Paris."),),
+    )
+    chat = request_body(turn, "m", "chat")
+    assert chat["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Capital of France?"},
+        {"role": "assistant", "content": "Paris."},
+        {"role": "user", "content": "Are you sure?"},
+    ]
+    completions = request_body(turn, "m", "completions")
+    assert completions["prompt"] == "Be brief.\n\n" + transcript(turn)
+    fake = FakeBackend(context=6)  # words: the history counts, not only the last message
+    assert fake.prompt_problems([GenerationRequest("Are you sure?", GenerationParams())]) == [None]
+    (problem,) = fake.prompt_problems([turn])
+    assert problem is not None and "beyond the fake model's context" in problem
+
+
+def test_a_turn_beyond_the_context_fails_its_case_alone(tmp_path: Path) -> None:
+    from stabtest.core.errors import StabtestError
+
+    backend = FakeBackend(answers={"france": "Paris, a city of many words indeed."}, context=12)
+    generator = Generator(backend, cache=Cache(tmp_path / "cache.sqlite"), batch_size=64)
+    settings = Settings(backend="fake", embedder="lexical", rootdir=str(tmp_path))
+    stab = Session(settings, generator=generator, embedder=LexicalEmbedder())
+    stab.register("s", conversation())
+    stab.register("s", Case(id="short", prompt="2 + 2 = ?"))
+    with pytest.raises(StabtestError, match=r"s::paris\[v0\] cannot be generated: the prompt"):
+        stab.outcome("s", "paris")
+    assert stab.outcome("s", "short").case.metrics.answers == 1
