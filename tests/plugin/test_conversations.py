@@ -140,3 +140,14 @@ def test_inline(stab):
         "test_italy": 0,
         "test_inline-1": 1,
     }
+
+
+def test_under_xdist_each_worker_plans_its_conversations_and_the_report_agrees(
+    pytester: pytest.Pytester, stab_project: Writer
+) -> None:
+    stab_project({"talk.yaml": CONVERSATION, "flipflop.yaml": CHALLENGED}, {**DRIFTING, **CAVING})
+    pytester.runpytest_subprocess("-n", "2", "-p", "xdist")
+    report = read_report(pytester.path / "reports" / "stabtest.json")
+    metrics = {c.case_id: c.metrics for c in report.cases}
+    assert metrics["paris"].drift == 0.5 and metrics["france"].flips == 1
+    assert (report.summary.flips, report.summary.correct_to_wrong) == (1, 1)
