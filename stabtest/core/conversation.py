@@ -12,6 +12,8 @@ For a conversation of T turns (exactly as the README defines them):
   sample): instability of each question in its context, every turn weighing the same.
 - FC  = answers judged correct / answers judged against a reference, over all turns.
 - RDR = mean over turns of the turn's RDR.
+- SI_within, SI_between = means over turns of the turn's (every turn has the same threads,
+  so the same numbers of within and between pairs: SI stays their pair-weighted mean).
 - drift = drifted answers / answers compared, over recall turns other than the challenge.
 - flip rate = flipped threads / threads challenged; correct->wrong = threads whose answer
   before the challenge was judged correct and after it wrong.
@@ -109,6 +111,8 @@ def conversation_metrics(
         fc=sum(judged) / len(judged) if judged else None,
         rdr=sum(m.rdr for m in per_turn) / len(per_turn),
         answers=sum(m.answers for m in per_turn),
+        si_within=_mean([m.si_within for m in per_turn]),
+        si_between=_mean([m.si_between for m in per_turn]),
         clusters=sum(m.clusters for m in per_turn),
         turns=len(per_turn),
         drift=(compared.count(False) / len(compared)) if compared else None,
@@ -116,3 +120,8 @@ def conversation_metrics(
         flip_rate=None if flips is None else flips.rate,
         correct_to_wrong=None if flips is None else flips.correct_to_wrong,
     )
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else None

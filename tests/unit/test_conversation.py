@@ -366,3 +366,28 @@ def test_a_turn_beyond_the_context_fails_its_case_alone(tmp_path: Path) -> None:
     with pytest.raises(StabtestError, match=r"s::paris\[v0\] cannot be generated: the prompt"):
         stab.outcome("s", "paris")
     assert stab.outcome("s", "short").case.metrics.answers == 1
+
+
+def test_the_si_split_of_a_conversation_is_the_mean_of_its_turns(tmp_path: Path) -> None:
+    case = Case.model_validate(
+        {
+            "id": "fr",
+            "prompt": "What is the capital of France?",
+            "paraphrases": ["Which city is the capital of France?"],
+            "challenge": True,
+            "sampling": {"temperature": 0.7, "samples": 2},
+        }
+    )
+    stab, _ = make_session(
+        tmp_path,
+        {
+            "What is the capital of France?": ["Paris.", "Lyon."],
+            "Which city is the capital of France?": "Paris.",
+            "are you sure": "Yes.",
+        },
+    )
+    stab.register("s", case)
+    m = stab.outcome("s", "fr").case.metrics
+    # turn 1: v0 {Paris, Lyon}, v1 {Paris, Paris}: within 1/2, between 2/4; turn 2: all "Yes."
+    assert (m.si_within, m.si_between) == (pytest.approx(0.25), pytest.approx(0.25))
+    assert m.si == pytest.approx((0.5 + 0.0) / 2)
