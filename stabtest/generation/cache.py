@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from stabtest.core.errors import StabtestError
-from stabtest.core.plan import GenerationRequest
+from stabtest.core.plan import GenerationRequest, transcript
 
 if TYPE_CHECKING:
     from stabtest.core.embedding import Vectors
@@ -223,7 +223,7 @@ class Cache:
             (
                 key,
                 fingerprint,
-                request.prompt,
+                transcript(request),  # a conversation's turn: the whole conversation
                 json.dumps(asdict(request.params), sort_keys=True),
                 request.seed,
                 request.sample,
