@@ -3,8 +3,9 @@
 The session wires the pieces and owns nothing clever: a `CaseRegistry` (variants), a
 `Generator` (model + cache), an embedder, the judges' `Ensemble`, the pure `judge_case`
 and the pure threshold gate. The first time any result is asked for, every pending case's
-requests are generated in one plan and every answer is embedded in one pass; results are
-then computation over cached data, so a fully cached rerun never loads torch.
+requests are generated in one plan (conversations: one plan per turn, batching every
+conversation at that turn) and every answer is embedded in one pass; results are then
+computation over cached data, so a fully cached rerun never loads torch.
 
 Collaborators are built from settings unless handed in: remediation builds two sessions
 over two models in one process, each with its own generator.
@@ -167,7 +168,8 @@ class Session:
         return self._failure
 
     def execute(self) -> None:
-        """Generate every pending request in one batched plan, then embed all answers."""
+        """Generate every pending request in one batched plan per conversation turn (one
+        plan in all without conversations), then embed all answers."""
         if self._failure is not None:
             raise StabtestError(
                 f"the session's generation failed: {self._failure}; the answers generated "
