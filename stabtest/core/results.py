@@ -83,7 +83,7 @@ class AnswerResult:
 @dataclass(frozen=True)
 class VariantResult:
     """All answers to one variant. The variant fails if any answer fails, and escalates if
-    any answer escalates and none fails."""
+    any answer escalates and none fails. `attack` is the family of an adversarial one."""
 
     uid: str
     suite: str
@@ -95,6 +95,7 @@ class VariantResult:
     reference: str | None
     answers: tuple[AnswerResult, ...]
     rejected: str | None = None
+    attack: str | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -114,6 +115,12 @@ class VariantResult:
     @property
     def case_uid(self) -> str:
         return case_uid(self.suite, self.case_id)
+
+    @property
+    def origin(self) -> str:
+        """Where the prompt came from, for people: `rule: typo`, `adversarial char: ...`."""
+        kind = f"{self.family} {self.attack}" if self.attack else self.family
+        return f"{kind}: {' + '.join(self.operators)}" if self.operators else kind
 
 
 @dataclass(frozen=True)
@@ -211,9 +218,23 @@ class GenerationStats:
         )
 
 
+@dataclass(frozen=True)
+class AttackSummary:
+    """One adversarial family over a suite or the run (see stabtest.core.pdr): the cases
+    that count for PDR, every judged variant of the family, FC of the counted cases'
+    original prompts and attacked variants, and the Performance Drop Rate (None when
+    undefined)."""
+
+    cases: int
+    variants: int
+    fc_clean: float | None
+    fc_attacked: float | None
+    pdr: float | None
+
+
 @dataclass
 class RunSummary:
-    """Aggregates for a suite or the whole run."""
+    """Aggregates for a suite or the whole run; `adversarial` by attack family."""
 
     cases: int = 0
     cases_failed: int = 0
@@ -226,6 +247,7 @@ class RunSummary:
     ap: float | None = None
     ap_per_judge: dict[str, float | None] = field(default_factory=dict)
     human_labelled: int = 0
+    adversarial: dict[str, AttackSummary] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -28,18 +28,12 @@ def _wrap(text: str, width: int = WIDTH) -> str:
     return "\n".join(textwrap.wrap(shown, width))
 
 
-def _origin(result: VariantResult) -> str:
-    if result.operators:
-        return f"{result.family}: {' + '.join(result.operators)}"
-    return result.family
-
-
 def render_answer(
     result: VariantResult, answer: AnswerResult, original: VariantResult | None
 ) -> str:
     verdict = answer.verdict
     head = (
-        f"{result.case_id}[{result.variant_id}] sample {answer.sample} ({_origin(result)}): "
+        f"{result.case_id}[{result.variant_id}] sample {answer.sample} ({result.origin}): "
         f"{verdict.outcome.upper()}, confidence {verdict.confidence:.2f}"
         + (f", {verdict.category.replace('_', ' ')}" if verdict.category else "")
     )

@@ -1,7 +1,8 @@
 """Aggregate case and variant results into suite and run summaries.
 
 Suite and run SI, FC and RDR are macro averages over cases (every case counts the same,
-however many variants it has); AP is computed over every answer a human has labelled.
+however many variants it has); AP is computed over every answer a human has labelled;
+PDR per adversarial family as stabtest.core.pdr defines it.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from stabtest.core.metrics import annotation_precision, mean
+from stabtest.core.pdr import attack_summaries
 from stabtest.core.results import CaseResult, RunSummary, VariantResult
 
 
@@ -51,6 +53,7 @@ def summarize(cases: Sequence[CaseResult], variants: Sequence[VariantResult]) ->
         ap=annotation_precision(human_pairs(judged)),
         ap_per_judge=per_judge,
         human_labelled=len(human_pairs(judged)),
+        adversarial=attack_summaries(judged),
     )
 
 
