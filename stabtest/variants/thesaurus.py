@@ -10,7 +10,6 @@ threshold of the attack is the second guard.
 from __future__ import annotations
 
 _TABLE = """
-about: regarding concerning
 accurate: correct precise
 actually: really truly
 allowed: permitted
@@ -22,7 +21,7 @@ appears: seems looks
 author: writer
 authored: wrote
 average: typical
-bad: poor harmful
+bad: harmful
 beautiful: lovely pretty
 began: started
 begin: start
@@ -71,7 +70,6 @@ explain: describe
 famous: well-known renowned celebrated
 fast: quick rapid
 find: locate
-first: earliest initial
 frequently: often
 get: obtain receive
 gets: obtains receives
@@ -96,18 +94,15 @@ kill: slay
 know: understand
 large: big
 largest: biggest
-last: final
 learn: study
 legal: lawful
 live: reside
 lived: resided
 lives: resides
 located: situated
-look: appear
 main: principal chief primary
 make: create
 makes: creates
-many: numerous
 means: signifies
 method: way
 mostly: mainly largely
@@ -117,7 +112,6 @@ need: require
 needs: requires
 normal: usual
 often: frequently
-only: solely
 origin: source
 originate: arise begin
 originated: arose began
@@ -125,7 +119,6 @@ owns: possesses
 part: portion section
 people: persons folks
 perhaps: maybe
-place: location
 possible: feasible
 powerful: mighty
 precisely: exactly
