@@ -202,3 +202,23 @@ def test_remediation_rerun_asks_only_held_out_families():
     )
     rerun = eval_case(case, ("typo",), 2)
     assert rerun.adversarial == Adversarial(families=("char", "sentence"), count=3)
+
+
+def test_dashboard_plots_pdr_per_family_as_a_valid_plotly_figure():
+    import plotly.graph_objects as go
+
+    from stabtest.reporting import dashboard_figures as figures
+    from stabtest.reporting.dashboard import render_dashboard
+
+    attacked = report(RESULTS)
+    text = figures.adversarial_pdr(attacked)
+    assert text is not None
+    data = json.loads(text)
+    assert json.loads(go.Figure(data).to_json()) == data  # plotly accepts every property
+    (bars,) = data["data"]
+    assert bars["name"] == "s.yaml" and bars["x"] == ["char", "sentence"]
+    assert bars["y"] == [0.0, 0.0]
+    assert "FC clean 0.500, attacked 0.500" in bars["customdata"][0]
+    assert figures.adversarial_pdr(report([variant("a", "v0", [True])])) is None
+    page = render_dashboard(attacked)
+    assert 'data-figure="adversarial"' in page and "adversarial char" in page
