@@ -133,10 +133,11 @@ def test_word_swaps_skip_names_and_keep_case():
 
 class CountingEmbedder:
     """Cosine to the original = 1 - 0.06 per swapped word, 0.5 for a swapped `city`:
-    a similarity the test can predict exactly."""
+    a similarity the test can predict exactly. Knows several originals (a swap keeps the
+    word count, so the closest one of the same length is the text's original)."""
 
-    def __init__(self, original: str):
-        self.original = original.split()
+    def __init__(self, *originals: str):
+        self.originals = [o.split() for o in originals]
         self.calls: list[int] = []
 
     def fingerprint(self) -> str:
@@ -147,35 +148,64 @@ class CountingEmbedder:
         rows = []
         for text in texts:
             words = text.split()
-            changed = [a.strip("?") for a, b in zip(self.original, words, strict=True) if a != b]
+            original = max(
+                (o for o in self.originals if len(o) == len(words)),
+                key=lambda o: sum(a == b for a, b in zip(o, words, strict=True)),
+            )
+            changed = [a.strip("?") for a, b in zip(original, words, strict=True) if a != b]
             cos = 0.5 if "city" in changed else 1.0 - 0.06 * len(changed)
             rows.append([cos, np.sqrt(max(0.0, 1.0 - cos * cos))])
         return np.asarray(rows, dtype=np.float32)
 
 
-def word_case(prompt: str, count: int = 2, min_similarity: float = 0.85) -> Case:
+def word_case(
+    prompt: str, count: int = 2, min_similarity: float = 0.85, case_id: str = "c"
+) -> Case:
     spec = Adversarial(families=("word",), count=count, min_similarity=min_similarity)
-    return Case(id="c", prompt=prompt, reference="Tokyo", adversarial=spec)
+    return Case(id=case_id, prompt=prompt, reference="Tokyo", adversarial=spec)
+
+
+def changed_words(original: str, text: str) -> list[str]:
+    return [a for a, b in zip(original.split(), text.split(), strict=True) if a != b]
 
 
 def test_word_attack_keeps_swaps_only_while_the_similarity_holds():
-    prompt = "What is the largest city in Japan where many people live?"
-    case = word_case(prompt)
-    slots = VariantExpander(0).expand(case, "s.yaml")
+    prompt = "What is the largest city in Japan where rich people live?"
+    other = "Why do rich people live in a big city?"
+    cases = [word_case(prompt), word_case(other, case_id="d")]
+    expander = VariantExpander(0)
+    expanded = [(case, expander.expand(case, "s.yaml")) for case in cases]
+    slots = expanded[0][1]
     assert [v.id for v in slots] == ["v0", "v1-word", "v2-word"]
     assert all(v.rejected == "not attacked yet" for v in slots[1:])
-    embedder = CountingEmbedder(prompt)
-    filled = fill_word_attacks(embedder, 0, "s.yaml", [(case, slots)])[0]
-    for variant in filled[1:]:
-        words = variant.text.split()
-        changed = [a for a, b in zip(prompt.split(), words, strict=True) if a != b]
-        # 0.88 with two swaps, 0.82 with three: exactly two kept; `city` is never kept.
-        assert len(changed) == 2 and "city" not in changed, variant
-        assert len(variant.operators) == 2 and variant.family == "adversarial"
-    # Rounds are batched over slots: one encode for the originals, one per round.
-    assert embedder.calls[0] == 1 and max(embedder.calls[1:]) == 2
-    again = fill_word_attacks(CountingEmbedder(prompt), 0, "s.yaml", [(case, slots)])[0]
+    embedder = CountingEmbedder(prompt, other)
+    filled = fill_word_attacks(embedder, 0, "s.yaml", expanded)
+    for original, variants in zip((prompt, other), filled, strict=True):
+        first, second = variants[1:]
+        for variant in (first, second):
+            changed = changed_words(original, variant.text)
+            # 0.88 with two swaps, 0.82 with three: exactly two kept; `city` never is.
+            assert len(changed) == 2 and "city" not in changed, variant
+            assert len(variant.operators) == 2 and variant.family == "adversarial"
+            assert variant.rejected is None
+        # The second leaves out the word the first changed first: they always differ.
+        assert first.text != second.text
+    # Slots of the same rank advance together: one encode for the originals, then rounds
+    # over both cases' slots at once.
+    assert embedder.calls[0] == 2 and max(embedder.calls[1:]) == 2
+    again = fill_word_attacks(CountingEmbedder(prompt, other), 0, "s.yaml", expanded)
     assert again == filled
+
+
+def test_later_word_slots_leave_out_the_first_word_an_earlier_one_changed():
+    case = word_case("Is the largest planet huge?", count=3)
+    slots = VariantExpander(0).expand(case, "s.yaml")
+    out = fill_word_attacks(CountingEmbedder(case.prompt), 0, "s.yaml", [(case, slots)])[0]
+    first, second, third = out[1:]
+    assert sorted(changed_words(case.prompt, first.text)) == ["huge?", "largest"]
+    (only,) = changed_words(case.prompt, second.text)
+    assert only in ("huge?", "largest")
+    assert third.rejected == "no word left that an earlier word variant did not change first"
 
 
 def test_word_attack_rejects_a_slot_with_nothing_to_swap_or_below_the_bound():
@@ -187,15 +217,6 @@ def test_word_attack_rejects_a_slot_with_nothing_to_swap_or_below_the_bound():
     slots = VariantExpander(0).expand(strict, "s.yaml")
     out = fill_word_attacks(CountingEmbedder(strict.prompt), 0, "s.yaml", [(strict, slots)])[0]
     assert out[1].rejected == "no synonym swap kept the similarity >= 0.99"
-
-
-def test_word_attack_rejects_a_duplicate_of_an_earlier_variant():
-    case = word_case("What is the largest city?", count=2, min_similarity=0.6)
-    slots = VariantExpander(0).expand(case, "s.yaml")
-    out = fill_word_attacks(CountingEmbedder(case.prompt), 0, "s.yaml", [(case, slots)])[0]
-    # Only `largest` survives the bound (`city` costs too much): both slots agree.
-    assert out[1].rejected is None and out[1].text == "What is the biggest city?"
-    assert out[2].rejected == "duplicate of v1-word"
 
 
 def test_adversarial_variants_come_last_and_leave_existing_ids_alone():
