@@ -1,6 +1,6 @@
 """Expand a case into its variants: the original, the suite's paraphrases, seeded rule
-perturbations, empty model-paraphrase slots that the session fills in one batch, then the
-adversarial variants of each family (`word` ones as slots the session fills, since they
+perturbations, and empty model-paraphrase slots that the session fills in one batch; then
+the adversarial variants of each family (`word` ones as slots the session fills, since they
 need the embedder). Adversarial variants come last, so asking for them moves no other id.
 
 A prompt asked twice is one observation, not two: a paraphrase or perturbation whose text
@@ -47,14 +47,11 @@ class VariantExpander:
         variants = [Variant(case.id, 0, case.prompt, "original")]
         first: dict[str, str] = {case.prompt: "v0"}  # text -> id of the variant that has it
 
-        def add(
-            text: str, family: Family, operators: tuple[str, ...] = (), attack: str | None = None
-        ) -> None:
-            variant = Variant(case.id, len(variants), text, family, operators, attack=attack)
-            known = first.setdefault(text, variant.id)
-            if known != variant.id:
-                variant = replace(variant, rejected=f"duplicate of {known}")
-            variants.append(variant)
+        def add(text: str, family: Family, operators: tuple[str, ...] = ()) -> None:
+            index = len(variants)
+            known = first.setdefault(text, f"v{index}")
+            rejected = None if known == f"v{index}" else f"duplicate of {known}"
+            variants.append(Variant(case.id, index, text, family, operators, rejected))
 
         for text in case.paraphrases:
             add(text, "paraphrase")
@@ -69,60 +66,59 @@ class VariantExpander:
                     if text not in first:
                         break
                 add(text, "rule", ops)
-        for _ in range(case.model_paraphrases.count):
-            variants.append(
-                Variant(case.id, len(variants), "", "model", rejected="not generated yet")
-            )
-        self._attack(case, scope, add, variants, first)
-        written = [v for v in variants if v.text]
-        duplicates = [v for v in written if v.rejected]
+        duplicates = [v for v in variants if v.rejected]
         if duplicates:
             warnings.warn(
                 DuplicateVariants(
                     f"stabtest: case {case.id!r} ({scope}): {len(duplicates)} of "
-                    f"{len(written) - 1} paraphrases and perturbations gave no new prompt "
+                    f"{len(variants) - 1} paraphrases and perturbations gave no new prompt "
                     f"({', '.join(v.id for v in duplicates)}); they are skipped, not counted"
                 ),
                 stacklevel=3,
             )
+        for _ in range(case.model_paraphrases.count):
+            variants.append(
+                Variant(case.id, len(variants), "", "model", rejected="not generated yet")
+            )
+        variants += self._attacks(case, scope, first, len(variants))
         return tuple(variants)
 
-    def _attack(
-        self,
-        case: Case,
-        scope: str,
-        add: Callable[[str, Family, tuple[str, ...], str | None], None],
-        variants: list[Variant],
-        first: dict[str, str],
-    ) -> None:
-        """`count` variants per adversarial family, each family under its own seed (adding
-        a family changes no other family's variants)."""
+    def _attacks(self, case: Case, scope: str, first: dict[str, str], start: int) -> list[Variant]:
+        """`count` variants per adversarial family, numbered from `start`, each family
+        under its own seed (adding a family changes no other family's variants). A text
+        an earlier variant has is rejected as a duplicate, as above."""
         spec = case.adversarial
         if not spec.families:
-            return
+            return []
         from stabtest.variants.adversarial import attack
 
+        out: list[Variant] = []
         for family in spec.families:
             rng = random.Random(stable_seed(self.seed, scope, case.id, "attack", family))
             for _ in range(spec.count):
+                slot = Variant(case.id, start + len(out), "", "adversarial", attack=family)
                 if family == "word":  # filled by the session: it needs the embedder
-                    variants.append(
-                        Variant(
-                            case.id,
-                            len(variants),
-                            "",
-                            "adversarial",
-                            rejected="not attacked yet",
-                            attack=family,
-                        )
-                    )
+                    out.append(replace(slot, rejected="not attacked yet"))
                     continue
                 text, ops = case.prompt, tuple[str, ...]()
                 for _attempt in range(8):
                     text, ops = attack(family, case.prompt, rng)
                     if text not in first:
                         break
-                add(text, "adversarial", ops, family)
+                known = first.setdefault(text, slot.id)
+                rejected = None if known == slot.id else f"duplicate of {known}"
+                out.append(replace(slot, text=text, operators=ops, rejected=rejected))
+        duplicates = [v for v in out if v.rejected and v.text]
+        if duplicates:
+            warnings.warn(
+                DuplicateVariants(
+                    f"stabtest: case {case.id!r} ({scope}): {len(duplicates)} of "
+                    f"{len(out)} adversarial variants gave no new prompt "
+                    f"({', '.join(v.id for v in duplicates)}); they are skipped, not counted"
+                ),
+                stacklevel=4,
+            )
+        return out
 
 
 def _default_perturber() -> Perturber:

@@ -253,7 +253,7 @@ def test_adversarial_variants_come_last_and_leave_existing_ids_alone():
 
 def test_an_attack_that_changes_nothing_is_rejected_as_a_duplicate():
     case = Case(id="n", prompt="12 + 7 = ?", adversarial=Adversarial(families=("char",), count=1))
-    with pytest.warns(UserWarning, match="1 of 1 paraphrases"):
+    with pytest.warns(UserWarning, match="1 of 1 adversarial variants gave no new prompt"):
         variants = VariantExpander(0).expand(case, "s.yaml")
     assert variants[1].id == "v1-char" and variants[1].rejected == "duplicate of v0"
 
