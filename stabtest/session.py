@@ -86,7 +86,10 @@ class Session:
         self.gold = gold
         self.extra_judges = extra_judges
         self.registry = CaseRegistry(
-            settings.seed, modify=modify_variants, paraphrase=self._paraphrase
+            settings.seed,
+            modify=modify_variants,
+            paraphrase=self._paraphrase,
+            attack_words=self._attack_words,
         )
         self._answers: dict[str, str] = {}
         self._outcomes: dict[CaseKey, CaseOutcome] = {}
@@ -149,6 +152,11 @@ class Session:
 
         generate = partial(self.generator, stage="paraphrasing")
         return fill_model_paraphrases(generate, self.embedder, expanded)
+
+    def _attack_words(self, scope: str, expanded: Expanded) -> list[tuple[Variant, ...]]:
+        from stabtest.variants.word_attack import fill_word_attacks
+
+        return fill_word_attacks(self.embedder, self.settings.seed, scope, expanded)
 
     # -- registration --------------------------------------------------------------------
     def register(self, scope: str, case: Case) -> tuple[Variant, ...]:
@@ -435,6 +443,7 @@ class Session:
                 ),
                 rejected=variant.rejected,
                 turns=variant.turns,
+                attack=variant.attack,
             )
         gate = gate_case(metrics, case.thresholds, self.settings.max_si, self.settings.min_fc)
         result = CaseResult(

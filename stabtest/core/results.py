@@ -85,7 +85,7 @@ class AnswerResult:
 @dataclass(frozen=True)
 class VariantResult:
     """All answers to one variant. The variant fails if any answer fails, and escalates if
-    any answer escalates and none fails."""
+    any answer escalates and none fails. `attack` is the family of an adversarial one."""
 
     uid: str
     suite: str
@@ -99,6 +99,7 @@ class VariantResult:
     rejected: str | None = None
     turns: tuple[str, ...] = ()
     """A conversation's user messages (`prompt` is the first); empty for one prompt."""
+    attack: str | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -118,6 +119,12 @@ class VariantResult:
     @property
     def case_uid(self) -> str:
         return case_uid(self.suite, self.case_id)
+
+    @property
+    def origin(self) -> str:
+        """Where the prompt came from, for people: `rule: typo`, `adversarial char: ...`."""
+        kind = f"{self.family} {self.attack}" if self.attack else self.family
+        return f"{kind}: {' + '.join(self.operators)}" if self.operators else kind
 
 
 @dataclass(frozen=True)
@@ -225,9 +232,23 @@ class GenerationStats:
         )
 
 
+@dataclass(frozen=True)
+class AttackSummary:
+    """One adversarial family over a suite or the run (see stabtest.core.pdr): the cases
+    that count for PDR, every judged variant of the family, FC of the counted cases'
+    original prompts and attacked variants, and the Performance Drop Rate (None when
+    undefined)."""
+
+    cases: int
+    variants: int
+    fc_clean: float | None
+    fc_attacked: float | None
+    pdr: float | None
+
+
 @dataclass
 class RunSummary:
-    """Aggregates for a suite or the whole run."""
+    """Aggregates for a suite or the whole run; `adversarial` by attack family."""
 
     cases: int = 0
     cases_failed: int = 0
@@ -246,6 +267,7 @@ class RunSummary:
     """Mean of the challenged cases' flip rates (None: no case was challenged)."""
     flips: int | None = None
     correct_to_wrong: int | None = None
+    adversarial: dict[str, AttackSummary] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

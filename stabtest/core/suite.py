@@ -8,6 +8,7 @@ an error that names the key instead of a silently ignored setting.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Collection
 from typing import Annotated, Literal
@@ -78,6 +79,33 @@ class ModelParaphrases(_Frozen):
     min_similarity: Probability = 0.75
 
 
+ATTACK_FAMILIES = ("char", "word", "sentence", "distractor")
+"""The adversarial variant families (stabtest.variants.adversarial implements each)."""
+
+
+class Adversarial(_Frozen):
+    """Adversarial variants: `count` per family in `families`, each marked with its family.
+    A `word` attack keeps a synonym swap only while the attacked prompt's embedding
+    similarity to the original stays at least `min_similarity`."""
+
+    families: tuple[str, ...] = ()
+    count: Annotated[int, Field(ge=1, le=50)] = 2
+    min_similarity: Probability = 0.85
+
+    @field_validator("families")
+    @classmethod
+    def _known_families(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            if name not in ATTACK_FAMILIES:
+                close = difflib.get_close_matches(name, ATTACK_FAMILIES, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ValueError(
+                    f"unknown adversarial family {name!r}{hint}; "
+                    f"valid families: {', '.join(ATTACK_FAMILIES)}"
+                )
+        return tuple(dict.fromkeys(value))
+
+
 class Thresholds(_Frozen):
     """Case gates: Stability Index at most `max_si`, Factual Correctness at least `min_fc`.
     `None` means "use the suite / session default"."""
@@ -94,6 +122,7 @@ class CaseDefaults(_Frozen):
     sampling: Sampling = Sampling()
     perturbations: Perturbations = Perturbations()
     model_paraphrases: ModelParaphrases = ModelParaphrases()
+    adversarial: Adversarial = Adversarial()
     thresholds: Thresholds = Thresholds()
     numeric_tolerance: Annotated[float, Field(ge=0.0)] = 1e-6
     challenge: bool = False
@@ -131,6 +160,7 @@ class Case(_Frozen):
     sampling: Sampling = Sampling()
     perturbations: Perturbations = Perturbations()
     model_paraphrases: ModelParaphrases = ModelParaphrases()
+    adversarial: Adversarial = Adversarial()
     thresholds: Thresholds = Thresholds()
     numeric_tolerance: Annotated[float, Field(ge=0.0)] = 1e-6
     tags: tuple[str, ...] = ()

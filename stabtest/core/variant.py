@@ -1,7 +1,8 @@
 """A variant: one equivalent form of a case's prompt, with an id that never moves.
 
 Ids are positional within fixed slots: `v0` is the original prompt, then the suite's own
-paraphrases, then the seeded rule perturbations, then the model-paraphrase slots (see
+paraphrases, then the seeded rule perturbations, then the model-paraphrase slots, then the
+adversarial variants, whose ids also name their attack family (`v7-char`; see
 stabtest.variants.expand). The same case and seed always give the same ids and texts, in
 every process and xdist worker.
 """
@@ -12,7 +13,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Literal
 
-Family = Literal["original", "paraphrase", "rule", "model"]
+Family = Literal["original", "paraphrase", "rule", "model", "adversarial"]
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class Variant:
     family: Family
     operators: tuple[str, ...] = ()
     rejected: str | None = None
+    attack: str | None = None
     turns: tuple[str, ...] = ()
     """A conversation's user messages in order (`text` is the first); empty for a
     single-turn case."""
@@ -37,7 +39,7 @@ class Variant:
 
     @property
     def id(self) -> str:
-        return f"v{self.index}"
+        return f"v{self.index}-{self.attack}" if self.attack else f"v{self.index}"
 
 
 def stable_seed(*parts: object) -> int:

@@ -1,9 +1,10 @@
 """One remediation round: train on the last run's failures, rerun the suite on held-out
 variants with the base and the new model, compare, and accept or reject.
 
-The rerun uses a fresh seed, only held-out rule operators and held-out suite paraphrases
-(split.py), and drops any variant whose text was trained on. Cases with no training
-example are rerun too, as a control: fine-tuning must not break what it did not touch.
+The rerun uses a fresh seed, only held-out rule operators, held-out suite paraphrases and
+held-out adversarial families (split.py), and drops any variant whose text was trained
+on. Cases with no training example are rerun too, as a control: fine-tuning must not
+break what it did not touch.
 """
 
 from __future__ import annotations
@@ -26,7 +27,11 @@ from stabtest.core.suite import Case, ModelParaphrases, Perturbations
 from stabtest.core.variant import Variant
 from stabtest.remediation import models
 from stabtest.remediation.dataset import DataOptions, build_examples, record, require_examples
-from stabtest.remediation.split import held_out_operators, held_out_paraphrase
+from stabtest.remediation.split import (
+    held_out_attacks,
+    held_out_operators,
+    held_out_paraphrase,
+)
 from stabtest.remediation.train import Hyperparameters, TrainingError, TrainResult, train
 
 FRESH_SEED_STEP = 7919
@@ -145,12 +150,18 @@ class RoundResult:
 
 
 def eval_case(case: Case, held_ops: Sequence[str], count: int) -> Case:
-    """The case as the rerun asks it: held-out paraphrases and held-out operators only."""
+    """The case as the rerun asks it: held-out paraphrases, operators and adversarial
+    families only."""
+    held_attacks = held_out_attacks()
+    attacks = case.adversarial.families
     return case.model_copy(
         update={
             "paraphrases": tuple(p for p in case.paraphrases if held_out_paraphrase(p)),
             "perturbations": Perturbations(count=count, operators=tuple(held_ops), depth=1),
             "model_paraphrases": ModelParaphrases(count=0),
+            "adversarial": case.adversarial.model_copy(
+                update={"families": tuple(f for f in attacks if f in held_attacks)}
+            ),
         }
     )
 

@@ -3,7 +3,9 @@
 Training never sees the prompts that judge its result: a suite paraphrase is held out when
 its hash is odd, and rule operators are split in two fixed halves (by the hash of the
 name): rule variants that used a held-out operator are never trained on, and the rerun
-perturbs only with held-out operators, under a fresh seed.
+perturbs only with held-out operators, under a fresh seed. Adversarial variants are split
+the same way by attack family (`char` and `sentence` judge, `word` and `distractor` may
+train): a model never learns the very kind of attack it is then measured against.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import hashlib
 from collections.abc import Iterable
 
 from stabtest.core.results import VariantResult
+from stabtest.core.suite import ATTACK_FAMILIES
 
 
 def _odd(text: str) -> bool:
@@ -25,8 +28,17 @@ def held_out_paraphrase(text: str) -> bool:
 def held_out_operators(names: Iterable[str]) -> tuple[str, ...]:
     """The operators reserved for evaluation (about half of `names`, never all, never
     none when there are at least two)."""
+    return _half(names, "operator")
+
+
+def held_out_attacks(families: Iterable[str] = ATTACK_FAMILIES) -> tuple[str, ...]:
+    """The adversarial families reserved for evaluation, chosen as operators are."""
+    return _half(families, "family")
+
+
+def _half(names: Iterable[str], kind: str) -> tuple[str, ...]:
     names = sorted(names)
-    held = [n for n in names if _odd(f"operator:{n}")]
+    held = [n for n in names if _odd(f"{kind}:{n}")]
     if len(names) >= 2 and not held:
         held = names[:1]
     if len(names) >= 2 and len(held) == len(names):
@@ -42,4 +54,6 @@ def trainable(variant: VariantResult, held_ops: Iterable[str]) -> bool:
         return not held_out_paraphrase(variant.prompt)
     if variant.family == "rule":
         return not set(variant.operators) & set(held_ops)
+    if variant.family == "adversarial":
+        return variant.attack not in held_out_attacks()
     return True

@@ -153,6 +153,42 @@ def case_metrics(report: RunReport) -> str | None:
     return _plain(bars, layout)
 
 
+def adversarial_pdr(report: RunReport) -> str | None:
+    """Performance Drop Rate per attack family: one bar per family for each suite that has
+    adversarial variants; the hover gives FC on the original and on the attacked prompts.
+    An undefined PDR (FC clean 0 or missing) has no bar."""
+    suites = {name: s.adversarial for name, s in report.suites.items() if s.adversarial}
+    if not suites:
+        return None
+    bars = []
+    for suite, families in suites.items():
+        hover = [
+            f"{label(suite)}<br>{a.cases} case(s), {a.variants} variant(s)"
+            f"<br>FC clean {_number_text(a.fc_clean)}, attacked {_number_text(a.fc_attacked)}"
+            for a in families.values()
+        ]
+        bars.append(
+            {
+                "type": "bar",
+                "name": label(suite),
+                "x": [label(family) for family in families],
+                "y": [_finite(a.pdr) for a in families.values()],
+                "customdata": hover,
+                "hovertemplate": "%{x}: PDR %{y:.3f}<br>%{customdata}<extra></extra>",
+            }
+        )
+    layout = _layout(
+        "Performance Drop Rate per attack family (1 - FC attacked / FC clean)",
+        barmode="group",
+        yaxis={"title": {"text": "PDR"}},
+    )
+    return _plain(bars, layout)
+
+
+def _number_text(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
 def _when(timestamp: float) -> str:
     return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
 

@@ -28,12 +28,6 @@ def _wrap(text: str, width: int = WIDTH) -> str:
     return "\n".join(textwrap.wrap(shown, width))
 
 
-def _origin(result: VariantResult) -> str:
-    if result.operators:
-        return f"{result.family}: {' + '.join(result.operators)}"
-    return result.family
-
-
 def render_answer(
     result: VariantResult, answer: AnswerResult, original: VariantResult | None
 ) -> str:
@@ -41,7 +35,7 @@ def render_answer(
     at_turn = f" turn {answer.turn + 1}" if result.turns else ""
     head = (
         f"{result.case_id}[{result.variant_id}] sample {answer.sample}{at_turn} "
-        f"({_origin(result)}): {verdict.outcome.upper()}, confidence {verdict.confidence:.2f}"
+        f"({result.origin}): {verdict.outcome.upper()}, confidence {verdict.confidence:.2f}"
         + (f", {verdict.category.replace('_', ' ')}" if verdict.category else "")
     )
     rows = (

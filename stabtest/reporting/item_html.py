@@ -63,7 +63,7 @@ def _answer(answer: AnswerResult, samples: Sequence[int]) -> str:
 
 def variant_html(result: VariantResult) -> str:
     """The variant's prompt (and where it came from), reference, answers and votes."""
-    origin = result.family + (f": {' + '.join(result.operators)}" if result.operators else "")
+    origin = result.origin
     parts = [
         f"<p><b>{escape(result.case_id)}[{escape(result.variant_id)}] prompt</b> "
         f"({escape(origin)})</p><pre>{_text(result.prompt)}</pre>"

@@ -36,13 +36,14 @@ def shown_answer(result: VariantResult) -> AnswerResult | None:
 
 def variant_properties(result: VariantResult) -> Properties:
     """`stab_verdict` (pass, fail, escalate, rejected), `stab_confidence`, `stab_family`,
-    `stab_prompt`, and for the deciding answer `stab_answer`, `stab_category`, and
-    `stab_reason` when it did not pass."""
+    `stab_attack` (adversarial variants), `stab_prompt`, and for the deciding answer
+    `stab_answer`, `stab_category`, and `stab_reason` when it did not pass."""
     verdict = "rejected" if result.rejected else result.outcome
     found: Properties = [
         ("verdict", verdict),
         ("confidence", f"{result.confidence:.2f}"),
         ("family", result.family),
+        *([("attack", result.attack)] if result.attack else []),
         ("prompt", one_line(result.prompt)),
     ]
     answer = shown_answer(result)

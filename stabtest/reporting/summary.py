@@ -1,7 +1,8 @@
 """Aggregate case and variant results into suite and run summaries.
 
 Suite and run SI, FC and RDR are macro averages over cases (every case counts the same,
-however many variants it has); AP is computed over every answer a human has labelled.
+however many variants it has); AP is computed over every answer a human has labelled;
+PDR per adversarial family as stabtest.core.pdr defines it.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from stabtest.core.metrics import annotation_precision, mean
+from stabtest.core.pdr import attack_summaries
 from stabtest.core.results import CaseResult, RunSummary, VariantResult
 
 
@@ -55,6 +57,7 @@ def summarize(cases: Sequence[CaseResult], variants: Sequence[VariantResult]) ->
         ap_per_judge=per_judge,
         human_labelled=len(human_pairs(judged)),
         **challenge_totals(cases),
+        adversarial=attack_summaries(judged),
     )
 
 

@@ -71,6 +71,32 @@ def _challenge_line(summary: RunSummary) -> list[str]:
     ]
 
 
+def _adversarial_tables(report: RunReport) -> list[str]:
+    """Per suite with adversarial variants: each family's FC on the original prompts and
+    on the attacked ones, and the Performance Drop Rate (stabtest.core.pdr)."""
+    out = []
+    for suite, summary in report.suites.items():
+        if not summary.adversarial:
+            continue
+        rows = [
+            [
+                _cell(family),
+                a.variants,
+                a.cases,
+                _fmt(a.fc_clean),
+                _fmt(a.fc_attacked),
+                _fmt(a.pdr),
+            ]
+            for family, a in summary.adversarial.items()
+        ]
+        headers = ["family", "variants", "cases", "FC clean", "FC attacked", "PDR"]
+        out += [
+            f"adversarial: {_cell(suite)} (PDR = 1 - FC attacked / FC clean)",
+            tabulate(rows, headers=headers, disable_numparse=True),
+        ]
+    return out
+
+
 def render_summary(report: RunReport) -> str:
     by_case = report.variants_by_case()
     split = any(case.metrics.si_within is not None for case in report.cases)
@@ -113,6 +139,7 @@ def render_summary(report: RunReport) -> str:
         f"AP {_fmt(s.ap)}"
     )
     lines = [table, totals, *_challenge_line(s), *_escalation_line(report), *_ap_lines(s)]
+    lines += _adversarial_tables(report)
     g = report.generation
     if g.requests:
         lines.append(

@@ -1,5 +1,7 @@
 """Expand a case into its variants: the original, the suite's paraphrases, seeded rule
-perturbations, and empty model-paraphrase slots that the session fills in one batch.
+perturbations, and empty model-paraphrase slots that the session fills in one batch; then
+the adversarial variants of each family (`word` ones as slots the session fills, since they
+need the embedder). Adversarial variants come last, so asking for them moves no other id.
 
 A prompt asked twice is one observation, not two: a paraphrase or perturbation whose text
 an earlier variant already has keeps its slot (ids stay positional) but is rejected as a
@@ -12,7 +14,8 @@ from __future__ import annotations
 import random
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from stabtest.core.suite import Case
 from stabtest.core.variant import Family, Variant, stable_seed
@@ -66,11 +69,12 @@ class VariantExpander:
                     if text not in first:
                         break
                 add(text, "rule", ops)
-        self._warn_duplicates(case, scope, variants)
+        self._warn_duplicates(case, scope, variants[1:])
         for _ in range(case.model_paraphrases.count):
             variants.append(
                 Variant(case.id, len(variants), "", "model", rejected="not generated yet")
             )
+        variants += self._attacks(case, scope, first, len(variants))
         return tuple(variants)
 
     def _expand_conversation(self, case: Case, scope: str) -> tuple[Variant, ...]:
@@ -106,21 +110,69 @@ class VariantExpander:
                     if turns not in first:
                         break
                 add(turns, "rule", ops)
-        self._warn_duplicates(case, scope, variants)
+        self._warn_duplicates(case, scope, variants[1:])
+        variants += self._attacks(case, scope, first, len(variants))
         return tuple(variants)
 
     @staticmethod
-    def _warn_duplicates(case: Case, scope: str, variants: list[Variant]) -> None:
-        duplicates = [v for v in variants if v.rejected]
+    def _warn_duplicates(
+        case: Case,
+        scope: str,
+        variants: Sequence[Variant],
+        what: str = "paraphrases and perturbations",
+    ) -> None:
+        """One warning naming the candidates (never v0) rejected as duplicates."""
+        duplicates = [v for v in variants if v.rejected and v.rejected.startswith("duplicate")]
         if duplicates:
             warnings.warn(
                 DuplicateVariants(
                     f"stabtest: case {case.id!r} ({scope}): {len(duplicates)} of "
-                    f"{len(variants) - 1} paraphrases and perturbations gave no new prompt "
+                    f"{len(variants)} {what} gave no new prompt "
                     f"({', '.join(v.id for v in duplicates)}); they are skipped, not counted"
                 ),
                 stacklevel=4,
             )
+
+    def _attacks(self, case: Case, scope: str, first: dict[Any, str], start: int) -> list[Variant]:
+        """`count` variants per adversarial family, numbered from `start`, each family
+        under its own seed (adding a family changes no other family's variants). A text
+        an earlier variant has is rejected as a duplicate, as above. In a conversation
+        the opening question is attacked; later turns stay as written."""
+        spec = case.adversarial
+        if not spec.families:
+            return []
+        from stabtest.variants.adversarial import attack
+
+        rest = tuple(turn.prompt for turn in case.turns[1:])
+
+        def asked(text: str) -> str | tuple[str, ...]:  # what `first` is keyed by
+            return (text, *rest) if case.turns else text
+
+        def turns(text: str) -> tuple[str, ...]:
+            return (text, *rest) if case.turns else ()
+
+        out: list[Variant] = []
+        for family in spec.families:
+            rng = random.Random(stable_seed(self.seed, scope, case.id, "attack", family))
+            for _ in range(spec.count):
+                slot = Variant(
+                    case.id, start + len(out), "", "adversarial", attack=family, turns=turns("")
+                )
+                if family == "word":  # filled by the session: it needs the embedder
+                    out.append(replace(slot, rejected="not attacked yet"))
+                    continue
+                text, ops = case.prompt, tuple[str, ...]()
+                for _attempt in range(8):
+                    text, ops = attack(family, case.prompt, rng)
+                    if asked(text) not in first:
+                        break
+                known = first.setdefault(asked(text), slot.id)
+                rejected = None if known == slot.id else f"duplicate of {known}"
+                out.append(
+                    replace(slot, text=text, operators=ops, rejected=rejected, turns=turns(text))
+                )
+        self._warn_duplicates(case, scope, out, "adversarial variants")
+        return out
 
 
 def _perturb_turns(

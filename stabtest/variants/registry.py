@@ -2,7 +2,8 @@
 
 Cases are registered as pytest collects them; model paraphrases of a whole suite file are
 written in one batched call (the `paraphrase` callable the session hands in, so this module
-needs no model). Selection keeps deselected cases out of the plan.
+needs no model), and so are the embedding-bounded `word` attacks (`attack_words`).
+Selection keeps deselected cases out of the plan.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ CaseKey = tuple[str, str]
 Expanded = Sequence[tuple[Case, tuple[Variant, ...]]]
 Paraphraser = Callable[[Expanded], list[tuple[Variant, ...]]]
 """Fills the `model` slots of every case's variants; returns the new tuples."""
+WordAttacker = Callable[[str, Expanded], list[tuple[Variant, ...]]]
+"""(scope, cases) -> the cases' variants with their `word` attack slots filled."""
 
 
 class VariantHook(Protocol):
@@ -99,11 +102,13 @@ class CaseRegistry:
         *,
         modify: VariantHook | None = None,
         paraphrase: Paraphraser | None = None,
+        attack_words: WordAttacker | None = None,
     ):
         self.seed = seed
         self.expander = VariantExpander(seed)
         self.modify = modify
         self.paraphrase = paraphrase
+        self.attack_words = attack_words
         self._cases: dict[CaseKey, Registered] = {}
         self._selected: set[CaseKey] | None = None
         self._executed: set[CaseKey] = set()
@@ -120,6 +125,9 @@ class CaseRegistry:
         if self.paraphrase is not None and any(c.model_paraphrases.count for c in new):
             filled = self.paraphrase(expanded)
             expanded = [(case, v) for (case, _), v in zip(expanded, filled, strict=True)]
+        if self.attack_words is not None and any("word" in c.adversarial.families for c in new):
+            attacked = self.attack_words(scope, expanded)
+            expanded = [(case, v) for (case, _), v in zip(expanded, attacked, strict=True)]
         for case, variants in expanded:
             self._cases[(scope, case.id)] = Registered(scope, case, variants)
         return [self._cases[(scope, case.id)].variants for case in cases]
