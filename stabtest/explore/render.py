@@ -61,3 +61,22 @@ def render_exploration(exploration: Exploration, budget: Budget) -> list[str]:
         f"{usage.examples} draw(s), {usage.seconds:.1f} of {budget.max_seconds:g} s"
     )
     return lines
+
+
+def summary_line(exploration: Exploration, budget: Budget) -> str:
+    """One case's exploration on one line (the pytest summary's `--stab-explore` list)."""
+    e, usage = exploration, exploration.usage
+    cost = f"{usage.generations} generation(s), {usage.candidates} candidate(s)"
+    head = case_uid(e.scope, e.case.id)
+    if e.status == "original_fails":
+        return f"{head}: the original prompt already fails ({cost})"
+    if e.finding is None:
+        why = {"generations": "budget spent", "seconds": "time spent", None: "all searched"}
+        spent = why[usage.exhausted]
+        return f"{head}: no break within {budget.max_generations} generations ({spent}; {cost})"
+    f = e.finding
+    return (
+        f"{head}: breaks with {len(f.operators)} operator(s) ({', '.join(f.operators)}): "
+        f"{_shown(f.text)} -> {for_terminal(f.judged.answer, 80, layout=False)} "
+        f"[{f.judged.verdict.category or f.judged.verdict.outcome}] ({cost})"
+    )
