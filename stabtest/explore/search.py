@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from stabtest.core.errors import StabtestError
 from stabtest.core.plan import GenerationParams, GenerationRequest
 from stabtest.core.results import Verdict
 from stabtest.core.suite import Case, ModelParaphrases, Perturbations
@@ -157,6 +158,7 @@ class Explorer:
         self.probe = greedy(self.case)
         self.usage = Usage()
         self._judged: dict[str, Judged] = {}
+        self._refused: set[str] = set()
         self._probes = 0
         self._started = 0.0
         self._found = False
@@ -246,9 +248,10 @@ class Explorer:
     # -- judging through the session ----------------------------------------------------
     def _judge(self, text: str, *, beside_original: bool) -> Judged | None:
         """The verdict on `text`'s answer, or None when its answer is not cached and the
-        budget is spent. Each text is judged once."""
+        budget is spent, or the backend refused the candidate (a prompt beyond its
+        context). Each text is judged once."""
         known = self._judged.get(text)
-        if known is not None:
+        if known is not None or text in self._refused:
             return known
         cached = self._is_cached(text)
         if not cached and self._spent():
@@ -262,8 +265,15 @@ class Explorer:
         scope = f"{self.scope}#explore{self._probes}"
         probe = self.probe.model_copy(update={"paraphrases": (text,) if beside_original else ()})
         self.session.register(scope, probe)
-        outcome = self.session.outcome(scope, probe.id)
-        self.usage.generations += self.session.take_stats().generated
+        try:
+            outcome = self.session.outcome(scope, probe.id)
+        except StabtestError:
+            if not beside_original or self.session.failure is not None:
+                raise
+            self._refused.add(text)  # beyond the model's context: not a break
+            return None
+        finally:
+            self.usage.generations += self.session.take_stats().generated
         variant = list(outcome.variants.values())[-1]
         answer = variant.answers[0]
         judged = Judged(text, answer.text, answer.verdict, answer.correct)

@@ -165,3 +165,19 @@ def test_bad_options_are_refused_before_any_generation(tmp_path: Path) -> None:
 )
 def test_edit_distance(a: str, b: str, distance: int) -> None:
     assert edit_distance(a, b) == edit_distance(b, a) == distance
+
+
+def test_a_candidate_the_backend_refuses_is_not_a_break(tmp_path: Path) -> None:
+    backend = Scripted(distracted)
+    backend.context = 6  # words: the original has 6, a distractor sentence adds more
+    generator = Generator(backend, cache=Cache(":memory:"))
+    settings = Settings(backend="fake", embedder="lexical", rootdir=str(tmp_path))
+    searcher = Session(settings, generator=generator, embedder=LexicalEmbedder())
+    explorer = Explorer(
+        searcher, "s.yaml", FRANCE, Budget(max_generations=20), operators=["distractor", "casing"]
+    )
+    result = explorer.run()
+    assert result.status == "not_found"
+    assert explorer._refused and all(
+        any(s in text for s in _DISTRACTORS) for text in explorer._refused
+    )
