@@ -75,8 +75,9 @@ def summary_line(exploration: Exploration, budget: Budget) -> str:
         spent = why[usage.exhausted]
         return f"{head}: no break within {budget.max_generations} generations ({spent}; {cost})"
     f = e.finding
+    cut = "" if f.shrunk else ", shrink cut short"
     return (
         f"{head}: breaks with {len(f.operators)} operator(s) ({', '.join(f.operators)}): "
         f"{_shown(f.text)} -> {for_terminal(f.judged.answer, 80, layout=False)} "
-        f"[{f.judged.verdict.category or f.judged.verdict.outcome}] ({cost})"
+        f"[{f.judged.verdict.category or f.judged.verdict.outcome}] ({cost}{cut})"
     )

@@ -3,8 +3,10 @@
 Candidates are compositions of the registered perturbation operators, drawn by
 `stabtest.variants.strategies.perturbations` (a list of operator names and an rng seed);
 `hypothesis.find` looks for one whose answer breaks and then shrinks it toward fewer
-operators, earlier ones and seed 0, so the wording reported is a small edit rather than
-the first pile of edits that happened to break.
+operators, earlier ones and seed 0; a last polish tries the other wordings of the
+operators it settled on that are closer to the original, closest first. The wording
+reported is then a small edit rather than the first pile of edits that happened to
+break.
 
 A candidate breaks when, judged beside the original prompt by the session's judges, its
 answer's verdict is `fail`: wrong against the case's reference, or diverging from the
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -37,7 +40,7 @@ from stabtest.core.errors import StabtestError
 from stabtest.core.plan import GenerationParams, GenerationRequest
 from stabtest.core.results import Verdict
 from stabtest.core.suite import Case, ModelParaphrases, Perturbations
-from stabtest.variants.perturb import resolve_operators
+from stabtest.variants.perturb import application_order, apply_operators, resolve_operators
 
 if TYPE_CHECKING:
     from hypothesis.database import ExampleDatabase
@@ -54,6 +57,9 @@ EXAMPLES_PER_GENERATION = 25
 judged (cached, free) or change nothing, so the search needs many more draws than
 generations; past the budget each draw costs microseconds."""
 MAX_EXAMPLES = 5000
+POLISH_SEEDS = 100
+"""Seeds whose wordings the polish after the shrink considers (string work only; only
+the ones closer to the original than the shrunk wording are asked)."""
 
 
 @dataclass(frozen=True)
@@ -150,6 +156,9 @@ class Explorer:
     max_depth: int = DEFAULT_MAX_DEPTH
     database_dir: Path | None = None
     clock: Callable[[], float] = time.monotonic
+    seed: int | None = None
+    """A fixed seed makes the search reproducible (tests, benchmarks); hypothesis then
+    uses no example database, so nothing is replayed or stored."""
 
     def __post_init__(self) -> None:
         self.operators = resolve_operators(self.operators)  # ValueError names a bad one
@@ -175,12 +184,12 @@ class Explorer:
             found = self._search()
             if found is None:
                 return self._result("not_found", original, None)
-            judged = self._judged[found.text]  # it broke, so it was judged
+            operators, seed, text = self._polish(found)
             finding = Finding(
-                found.operators,
-                found.seed,
-                judged,
-                edit_distance(self.probe.prompt, found.text),
+                operators,
+                seed,
+                self._judged[text],  # it broke, so it was judged
+                edit_distance(self.probe.prompt, text),
                 shrunk=not self._cut_after_found,
             )
             return self._result("found", original, finding)
@@ -214,13 +223,46 @@ class Explorer:
             deadline=None,  # a real model takes longer than hypothesis's default 200 ms
             phases=(Phase.reuse, Phase.generate, Phase.shrink),
         )
+        seeded = None if self.seed is None else random.Random(self.seed)
         try:
-            return find(strategy, self._breaks, settings=config, database_key=self.database_key)
+            return find(
+                strategy,
+                self._breaks,
+                settings=config,
+                random=seeded,
+                database_key=self.database_key,
+            )
         except NoSuchExample:
             return None
 
+    def _polish(self, found: Perturbation) -> tuple[tuple[str, ...], int, str]:
+        """(operators, seed, text) of the closest breaking wording. Hypothesis shrinks
+        toward fewer operators and seed 0, and a smaller seed is not a smaller edit (seed 0
+        of `casing` may upper-case the whole prompt where another seed lower-cases one
+        letter): with the operators it settled on, the wordings of the first POLISH_SEEDS
+        seeds that are closer to the original (fewer operators applied, then fewer
+        characters edited) are judged closest first, and the first that breaks wins."""
+        prompt, order = self.probe.prompt, application_order(found.operators)
+        options: dict[str, tuple[tuple[str, ...], int]] = {}
+        for seed in range(POLISH_SEEDS):
+            text, applied = apply_operators(prompt, order, random.Random(seed))
+            if text != prompt:
+                options.setdefault(text, (applied, seed))
+        best = (len(found.operators), edit_distance(prompt, found.text))
+        closer = sorted(
+            (len(applied), edit_distance(prompt, text), text)
+            for text, (applied, _) in options.items()
+        )
+        for size, distance, text in closer:
+            if (size, distance) >= best:
+                break
+            judged = self._judge(text, beside_original=True)
+            if judged is not None and judged.breaks:
+                return (*options[text], text)
+        return found.operators, found.seed, found.text
+
     def _database(self) -> ExampleDatabase | None:
-        if self.database_dir is None:
+        if self.database_dir is None or self.seed is not None:
             return None
         from hypothesis.database import DirectoryBasedExampleDatabase
 

@@ -9,6 +9,7 @@ Capital Of France?`, a doubled space, a leading space or a trailing newline all 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,7 @@ def test_explore_finds_shrinks_and_writes_back_a_break(
     # The rerun replays the break from the example database, through the cache: free.
     assert main([*args, "--max-generations", "10", "--max-depth", "3"]) == 0
     out = capsys.readouterr().out
-    assert "budget: 0 of 10 generations, 1 cache hit(s), 1 candidate(s)" in out
+    hits = re.search(r"budget: 0 of 10 generations, (\d+) cache hit\(s\), (\d+) candidate", out)
+    assert hits is not None and hits[1] == hits[2]
     assert f"  variant:  {variant!r}" in out
     assert load_suite(suite).case("capital-of-france").paraphrases == (variant,)

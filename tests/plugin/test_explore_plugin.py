@@ -20,10 +20,13 @@ cases:
     prompt: What is the capital of Japan?
     reference: Tokyo
 """
-# Distracted about France only; Japan is never right, so it fails and is not explored.
+# Rules match case-insensitive substrings, first rule first. A distractor sentence makes
+# the model wrong; any other wording of the France question (typos included: they only
+# touch words of 4+ letters) still contains "the" and gets the right answer. Japan is
+# never right, so it fails and is not explored.
 ANSWERS = {sentence.lower(): "It is Lyon." for sentence in _DISTRACTORS} | {
-    "capital of france": "The capital of France is Paris.",
-    "capital of japan": "It is Kyoto.",
+    "japan": "It is Kyoto.",
+    "the": "The capital of France is Paris.",
 }
 
 
@@ -31,12 +34,12 @@ def test_passed_cases_are_explored_and_listed(
     pytester: pytest.Pytester, stab_project: Writer
 ) -> None:
     stab_project({"capitals.yaml": SUITE}, ANSWERS)
-    result = pytester.runpytest("--stab-explore=30", "-p", "no:cacheprovider")
+    result = pytester.runpytest("--stab-explore=60", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2, failed=2)  # france: v0 + case; japan: v0 + case
     result.stdout.fnmatch_lines(
         [
             "*stabtest explore*",
-            "smallest breaking perturbation of each passed case (budget 30 generations each):",
+            "smallest breaking perturbation of each passed case (budget 60 generations each):",
             "suites/capitals.yaml::france: breaks with 1 operator(s) (distractor): *"
             "-> It is Lyon. [[]hallucination[]] (* generation(s), * candidate(s))",
         ]
@@ -49,7 +52,7 @@ def test_passed_cases_are_explored_and_listed(
 def test_a_case_that_never_breaks_says_so_within_its_budget(
     pytester: pytest.Pytester, stab_project: Writer
 ) -> None:
-    stab_project({"capitals.yaml": SUITE}, {"capital of": "Paris and Tokyo."})
+    stab_project({"capitals.yaml": SUITE}, {"the": "Paris and Tokyo."})
     result = pytester.runpytest("-p", "no:cacheprovider", "-o", "stab_explore=3")
     result.stdout.fnmatch_lines(
         [

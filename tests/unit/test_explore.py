@@ -61,6 +61,7 @@ def run(
     budget: Budget | None = None,
     **options: object,
 ) -> Exploration:
+    options.setdefault("seed", 0)  # reproducible: no example database
     explorer = Explorer(
         session(tmp_path, rule),
         "suites/capitals.yaml",
@@ -78,6 +79,8 @@ def test_finds_the_breaking_operator_and_shrinks_to_it_alone(tmp_path: Path) -> 
     assert result.finding.shrunk
     sentence = result.finding.text.replace(FRANCE.prompt, "").strip()
     assert sentence in _DISTRACTORS  # the question itself is untouched
+    # Polished to the shortest sentence: every distractor breaks this model.
+    assert len(sentence) == min(len(s) for s in _DISTRACTORS)
     assert result.finding.edit_distance == len(sentence) + 1
     assert result.finding.judged.answer == "It is Lyon."
     assert result.finding.judged.verdict.category == "hallucination"
@@ -130,12 +133,13 @@ def test_a_failing_original_is_not_explored(tmp_path: Path) -> None:
 
 def test_the_example_database_replays_the_last_break_first(tmp_path: Path) -> None:
     database = tmp_path / "explore"
-    first = run(tmp_path, distracted, database_dir=database)
+    first = run(tmp_path, distracted, database_dir=database, seed=None)
     assert any(database.rglob("*")), "hypothesis saved the example"
-    second = run(tmp_path, distracted, database_dir=database)  # a fresh, empty cache
+    second = run(tmp_path, distracted, database_dir=database, seed=None)  # a fresh cache
     assert first.finding is not None and second.finding is not None
     assert second.finding.text == first.finding.text
-    assert second.usage.candidates == 1 and second.usage.generations == 2
+    # The stored example first, then at most the polish's closer wording that broke.
+    assert second.usage.candidates <= 2 and second.usage.generations <= 3
     assert second.usage.generations < first.usage.generations
 
 
@@ -147,7 +151,16 @@ def test_a_rerun_through_the_same_cache_and_database_generates_nothing(tmp_path:
     result = again.run()
     assert result.status == "found"
     assert result.usage.generations == 0
-    assert result.usage.candidates == result.usage.cache_hits == 1
+    assert 1 <= result.usage.candidates == result.usage.cache_hits <= 2
+
+
+def test_a_seeded_search_is_reproducible_and_stores_nothing(tmp_path: Path) -> None:
+    database = tmp_path / "explore"
+    runs = [run(tmp_path, distracted, database_dir=database, seed=7) for _ in range(2)]
+    assert runs[0].finding is not None and runs[1].finding is not None
+    assert runs[0].finding.text == runs[1].finding.text
+    assert runs[0].usage.candidates == runs[1].usage.candidates
+    assert not database.exists()
 
 
 def test_bad_options_are_refused_before_any_generation(tmp_path: Path) -> None:
