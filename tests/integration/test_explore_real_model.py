@@ -4,7 +4,8 @@ The model answers "What is the capital of France?" right ("The capital of France
 Paris."), and about half of its one-operator punctuation, casing and whitespace variants
 make it answer something else (measured: `...France?!`, `...France!`, `What Is The
 Capital Of France?`, a doubled space, a leading space or a trailing newline all give
-"L'Étoile de la Cité, ..."), so a budget of 10 generations finds a break in every run.
+"L'Étoile de la Cité, ..."; with max_new_tokens 16), so a budget of 10 generations (the
+original and 9 candidates) finds one: missing needs 9 unbroken candidates in a row.
 """
 
 from __future__ import annotations
