@@ -429,6 +429,117 @@ def _add_gating_commands(commands: Any) -> None:
     hist.set_defaults(func=_history)
 
 
+# -- explore -------------------------------------------------------------------------------
+
+EXPLORE_FOUND, EXPLORE_NOT_FOUND, EXPLORE_ORIGINAL_FAILS = 0, 1, 3
+"""Exit statuses of `stabtest explore` (2 stays every command's error status)."""
+
+
+def _explore(args: argparse.Namespace, rest: list[str]) -> int:
+    from stabtest.core.configfiles import load_settings
+    from stabtest.explore.render import render_exploration
+    from stabtest.explore.search import Budget, Explorer, database_dir
+    from stabtest.explore.target import resolve_target
+    from stabtest.session import Session
+
+    settings = load_settings(Path.cwd(), {o.name: getattr(args, o.ini) for o in OPTIONS if o.flag})
+    target = resolve_target(args.target, Path(settings.rootdir))
+    given = {"max_generations": args.max_generations, "max_seconds": args.max_seconds}
+    operators = [name.strip() for name in (args.operators or "").split(",") if name.strip()]
+    try:
+        budget = Budget(**{k: v for k, v in given.items() if v is not None})
+        explorer = Explorer(
+            Session(settings),
+            target.scope,
+            target.case,
+            budget,
+            operators=operators,
+            max_depth=args.max_depth,
+            database_dir=database_dir(settings.cache_path),
+        )
+    except ValueError as error:  # a bad budget, depth or operator name
+        raise StabtestError(str(error)) from None
+    exploration = explorer.run()
+    print(*render_exploration(exploration, budget), sep="\n")
+    if exploration.status == "original_fails":
+        return EXPLORE_ORIGINAL_FAILS
+    if exploration.finding is None:
+        return EXPLORE_NOT_FOUND
+    if args.write:
+        from stabtest.explore.writeback import add_paraphrase
+
+        written = add_paraphrase(
+            target.path, target.case.id, exploration.finding.text, target.scope
+        )
+        if written.added:
+            print(f"wrote {target.scope}:{written.line}: a paraphrase of {target.case.id}")
+        else:
+            print(f"{target.scope}: {target.case.id} already has this wording; unchanged")
+    return EXPLORE_FOUND
+
+
+def _setting_flags(parser: argparse.ArgumentParser) -> None:
+    """Every `--stab-*` flag of a run, from the one declaration in core.settings."""
+    group = parser.add_argument_group("settings (as for a run; ini and pyproject apply)")
+    for option in OPTIONS:
+        if not option.flag:
+            continue
+        if option.switch:
+            group.add_argument(
+                option.cli, dest=option.ini, action="store_const", const=True, help=option.help
+            )
+        else:
+            group.add_argument(
+                option.cli,
+                dest=option.ini,
+                action="append" if option.repeat else "store",
+                metavar=option.metavar,
+                help=option.help,
+            )
+
+
+def _add_explore_command(commands: Any) -> None:
+    exp = commands.add_parser(
+        "explore",
+        help="search for the smallest perturbation of a case's prompt that breaks the model",
+        description="Search compositions of the perturbation operators (hypothesis, through "
+        "the generation cache) for a wording of the case's prompt whose answer is wrong or "
+        "diverges from the original's, shrink it to the fewest operators, print it and add "
+        "it to the suite as a paraphrase. Exit 0: found, 1: none within the budget, 3: the "
+        "original prompt already fails, 2: error.",
+    )
+    exp.add_argument(
+        "target", metavar="SUITE::CASE", help="e.g. suites/capitals.yaml::capital-of-france"
+    )
+    exp.add_argument(
+        "--max-generations",
+        type=int,
+        metavar="N",
+        help="answers the model may generate (cache hits are free; default: 60)",
+    )
+    exp.add_argument(
+        "--max-seconds", type=float, metavar="S", help="wall-clock budget (default: 300)"
+    )
+    exp.add_argument(
+        "--operators", metavar="LIST", help="comma-separated operators to compose (default: all)"
+    )
+    exp.add_argument(
+        "--max-depth",
+        type=int,
+        default=3,
+        metavar="N",
+        help="operators composed at most (default: 3)",
+    )
+    exp.add_argument(
+        "--no-write",
+        dest="write",
+        action="store_false",
+        help="do not add the found variant to the suite file",
+    )
+    _setting_flags(exp)
+    exp.set_defaults(func=_explore)
+
+
 # -- remediation -----------------------------------------------------------------------------
 
 
@@ -665,6 +776,7 @@ def build_parser() -> argparse.ArgumentParser:
     _training_data_options(exp)
     exp.set_defaults(func=_export)
     _add_gating_commands(commands)
+    _add_explore_command(commands)
     return parser
 
 

@@ -50,6 +50,13 @@ def _positive_int(value: Any) -> int:
     return number
 
 
+def _non_negative_int(value: Any) -> int:
+    number = int(value)
+    if number < 0:
+        raise ValueError(f"expected 0 or a positive integer, got {value!r}")
+    return number
+
+
 def _batch_size(value: Any) -> int | None:
     """A positive integer, or `auto` (None): the backend picks from model and memory."""
     if value is None or str(value).strip().lower() in {"auto", ""}:
@@ -318,6 +325,14 @@ class Settings:
         _bool,
         "write the HTML dashboard (stabtest.html) beside the JSON report",
         metavar="true|false",
+    )
+    explore: int = setting(
+        0,
+        _non_negative_int,
+        "after the run, search each passed case for the smallest perturbation that breaks "
+        "it, with a budget of N generations per case, and list the findings (0: off; "
+        "suites are not edited: `stabtest explore` writes them back)",
+        metavar="N",
     )
     rootdir: str = "."
 

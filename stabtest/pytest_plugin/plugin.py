@@ -148,6 +148,10 @@ def pytest_configure(config: pytest.Config) -> None:
             from stabtest.pytest_plugin.ci import JunitCompact
 
             config.pluginmanager.register(JunitCompact(), "stabtest-junit")
+        if settings.explore:
+            from stabtest.pytest_plugin.explore import ExploreHooks
+
+            config.pluginmanager.register(ExploreHooks(settings.explore), "stabtest-explore")
     from stabtest.pytest_plugin.label_studio import configure_label_studio  # gold in, push out
 
     configure_label_studio(config, session, config.stash.get(RECORDER, None))
