@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Literal
 from stabtest.core.errors import StabtestError
 from stabtest.core.plan import GenerationParams, GenerationRequest
 from stabtest.core.results import Verdict
-from stabtest.core.suite import Case, ModelParaphrases, Perturbations
+from stabtest.core.suite import Adversarial, Case, ModelParaphrases, Perturbations
 from stabtest.variants.perturb import application_order, apply_operators, resolve_operators
 
 if TYPE_CHECKING:
@@ -161,6 +161,11 @@ class Explorer:
     uses no example database, so nothing is replayed or stored."""
 
     def __post_init__(self) -> None:
+        if self.case.turns:
+            raise StabtestError(
+                f"{self.scope}::{self.case.id} is a conversation ('turns' or 'challenge'): "
+                "explore searches single-prompt cases only"
+            )
         self.operators = resolve_operators(self.operators)  # ValueError names a bad one
         if self.max_depth < 1:
             raise ValueError(f"max depth must be >= 1, got {self.max_depth}")
@@ -339,7 +344,8 @@ class Explorer:
 
 def greedy(case: Case) -> Case:
     """The case as explore asks it: one greedy answer per prompt, its own paraphrases,
-    rule perturbations and model paraphrases left out (only the probe's prompts run)."""
+    rule perturbations, model paraphrases and attacks left out (only the probe's prompts
+    run)."""
     sampling = case.sampling.model_copy(update={"temperature": 0.0, "samples": 1})
     return case.model_copy(
         update={
@@ -347,23 +353,16 @@ def greedy(case: Case) -> Case:
             "paraphrases": (),
             "perturbations": Perturbations(),
             "model_paraphrases": ModelParaphrases(),
+            "adversarial": Adversarial(),
         }
     )
 
 
 def edit_distance(a: str, b: str) -> int:
     """Levenshtein distance in characters (insertions, deletions, substitutions)."""
-    if len(a) < len(b):
-        a, b = b, a
-    previous = list(range(len(b) + 1))
-    for i, char_a in enumerate(a, 1):
-        current = [i]
-        for j, char_b in enumerate(b, 1):
-            current.append(
-                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b))
-            )
-        previous = current
-    return previous[-1]
+    from rapidfuzz.distance import Levenshtein
+
+    return int(Levenshtein.distance(a, b))
 
 
 def explore(

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from stabtest.core.errors import StabtestError
 from stabtest.core.plan import GenerationRequest
 from stabtest.core.settings import Settings
 from stabtest.core.suite import Case
@@ -170,6 +171,13 @@ def test_bad_options_are_refused_before_any_generation(tmp_path: Path) -> None:
         Budget(max_generations=0)
     with pytest.raises(ValueError, match="max depth"):
         run(tmp_path, distracted, max_depth=0)
+
+
+def test_a_conversation_is_refused_by_name(tmp_path: Path) -> None:
+    talk = FRANCE.model_copy(update={"id": "talk"})
+    talk = Case.model_validate({**talk.model_dump(exclude={"line"}), "challenge": True})
+    with pytest.raises(StabtestError, match=r"s\.yaml::talk is a conversation"):
+        Explorer(session(tmp_path, distracted), "s.yaml", talk)
 
 
 @pytest.mark.parametrize(
