@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from stabtest.core.metrics import factual_correctness, mean
 from stabtest.core.results import CaseMetrics, Verdict
 
 QUOTED_CHARS = 80
@@ -104,15 +105,14 @@ def conversation_metrics(
     flips: Flips | None,
 ) -> CaseMetrics:
     """The case's metrics from its turns' (see the module docstring)."""
-    judged = [c for c in correct if c is not None]
     compared = [agree for check in checks if not check.challenge for agree in check.agrees]
     return CaseMetrics(
         si=sum(m.si for m in per_turn) / len(per_turn),
-        fc=sum(judged) / len(judged) if judged else None,
+        fc=factual_correctness(correct),
         rdr=sum(m.rdr for m in per_turn) / len(per_turn),
         answers=sum(m.answers for m in per_turn),
-        si_within=_mean([m.si_within for m in per_turn]),
-        si_between=_mean([m.si_between for m in per_turn]),
+        si_within=mean(m.si_within for m in per_turn),
+        si_between=mean(m.si_between for m in per_turn),
         clusters=sum(m.clusters for m in per_turn),
         turns=len(per_turn),
         drift=(compared.count(False) / len(compared)) if compared else None,
@@ -121,7 +121,3 @@ def conversation_metrics(
         correct_to_wrong=None if flips is None else flips.correct_to_wrong,
     )
 
-
-def _mean(values: Sequence[float | None]) -> float | None:
-    present = [v for v in values if v is not None]
-    return sum(present) / len(present) if present else None

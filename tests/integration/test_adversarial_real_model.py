@@ -10,6 +10,10 @@ import pytest
 
 from stabtest.generation.hf import default_cache_dir
 
+# Imported at collection: `pytester` drops modules first imported during its test, and
+# torch (which MiniLM loads below) crashes the process when imported a second time.
+pytest.importorskip("sentence_transformers")
+
 MODEL_CACHE = default_cache_dir()  # resolved before pytester moves HOME
 
 pytestmark = pytest.mark.integration
