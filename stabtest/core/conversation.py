@@ -120,4 +120,3 @@ def conversation_metrics(
         flip_rate=None if flips is None else flips.rate,
         correct_to_wrong=None if flips is None else flips.correct_to_wrong,
     )
-

@@ -26,12 +26,12 @@ from dataclasses import dataclass
 
 from stabtest.core.suite import ATTACK_FAMILIES
 from stabtest.variants.perturb import (
-    _NEIGHBOURS,
     FRAMING,
+    KEYBOARD_NEIGHBOURS,
     SURFACE,
     Operator,
-    _is_sentence_start,
-    _match_case,
+    is_sentence_start,
+    match_case,
 )
 from stabtest.variants.thesaurus import THESAURUS
 
@@ -109,7 +109,7 @@ def _homoglyph(word: str, rng: random.Random) -> str:
 
 def _keyboard(word: str, rng: random.Random) -> str:
     i = rng.randrange(1, len(word))
-    near = rng.choice(_NEIGHBOURS[word[i].lower()])
+    near = rng.choice(KEYBOARD_NEIGHBOURS[word[i].lower()])
     return word[:i] + (near.upper() if word[i].isupper() else near) + word[i + 1 :]
 
 
@@ -242,9 +242,9 @@ def word_swaps(text: str, rng: random.Random) -> list[Swap]:
     for match in _WORD.finditer(text):
         word = match.group(0)
         synonyms = THESAURUS.get(word.lower())
-        if not synonyms or (word[:1].isupper() and not _is_sentence_start(text, match.start())):
+        if not synonyms or (word[:1].isupper() and not is_sentence_start(text, match.start())):
             continue
-        swaps.append(Swap(match.start(), match.end(), _match_case(word, rng.choice(synonyms))))
+        swaps.append(Swap(match.start(), match.end(), match_case(word, rng.choice(synonyms))))
     rng.shuffle(swaps)
     return swaps
 

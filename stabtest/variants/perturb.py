@@ -119,7 +119,7 @@ def _cap(text: str) -> str:
     return text
 
 
-def _match_case(source: str, replacement: str) -> str:
+def match_case(source: str, replacement: str) -> str:
     """Give `replacement` the capitalisation of `source` (ALL CAPS or Initial)."""
     letters = [c for c in source if c.isalpha()]
     if len(letters) > 1 and all(c.isupper() for c in letters):
@@ -135,7 +135,7 @@ def _pick_change(text: str, candidates: Iterable[str], rng: random.Random) -> st
     return rng.choice(changed) if changed else text
 
 
-def _is_sentence_start(text: str, index: int) -> bool:
+def is_sentence_start(text: str, index: int) -> bool:
     before = text[:index].rstrip()
     return not before or before[-1] in ".!?:\n\"'“"
 
@@ -236,7 +236,7 @@ def _keyboard_neighbours() -> dict[str, str]:
     return neighbours
 
 
-_NEIGHBOURS = _keyboard_neighbours()
+KEYBOARD_NEIGHBOURS = _keyboard_neighbours()
 _TYPO_WORD = re.compile(r"\b[A-Za-z]{4,}\b")
 
 
@@ -254,7 +254,7 @@ def _misspell(word: str, rng: random.Random) -> str:
         return word[:i] + word[i + 1 :]
     if kind == "duplicate":
         return word[: i + 1] + word[i:]
-    near = rng.choice(_NEIGHBOURS[word[i].lower()])
+    near = rng.choice(KEYBOARD_NEIGHBOURS[word[i].lower()])
     return word[:i] + (near.upper() if word[i].isupper() else near) + word[i + 1 :]
 
 
@@ -317,7 +317,7 @@ def _contraction_edits(text: str) -> list[tuple[int, int, str]]:
     edits = []
     for pattern, short in _CONTRACT:
         edits += [
-            (m.start(), m.end(), _match_case(m.group(0), short)) for m in pattern.finditer(text)
+            (m.start(), m.end(), match_case(m.group(0), short)) for m in pattern.finditer(text)
         ]
     for pattern, long in _EXPAND:
         for m in pattern.finditer(text):
@@ -325,7 +325,7 @@ def _contraction_edits(text: str) -> list[tuple[int, int, str]]:
                 tuple(a + "s" for a in APOSTROPHES)
             ) and _HAS_NOT_IS.match(text, m.end()):
                 continue
-            edits.append((m.start(), m.end(), _match_case(m.group(0), long)))
+            edits.append((m.start(), m.end(), match_case(m.group(0), long)))
     return edits
 
 
@@ -519,11 +519,11 @@ _SYNONYM_PATTERNS = [(re.compile(_phrase_pattern(a), re.I), b) for a, b in _SYNO
 @register_operator("synonym", "swap one phrase for a safe synonym: largest -> biggest", CONTENT)
 def synonym(text: str, rng: random.Random) -> str:
     edits = [
-        (m.start(), m.end(), _match_case(m.group(0), new))
+        (m.start(), m.end(), match_case(m.group(0), new))
         for pattern, new in _SYNONYM_PATTERNS
         for m in pattern.finditer(text)
         # A capitalised word mid-sentence is likely a name ("Big Ben"): leave it alone.
-        if not (m.group(0)[:1].isupper() and not _is_sentence_start(text, m.start()))
+        if not (m.group(0)[:1].isupper() and not is_sentence_start(text, m.start()))
     ]
     if not edits:
         return text
