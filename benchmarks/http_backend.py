@@ -6,7 +6,9 @@ concurrency 1, 4 and 16; prints stabtest's overhead (target: at most 5%).
 
 Needs fastapi and uvicorn (the `dev` extra); converts the bundled model once (set
 STABTEST_CACHE_DIR to reuse it). Each figure is the best of `--repeats` runs, and the two
-clients alternate so that a busy machine slows both alike.
+clients alternate so that a busy machine slows both alike. `--parts stub` runs only the
+second half: a stub server that answers at once, so the difference per request is the
+client's own cost (to set against the real server's seconds per request).
 """
 
 from __future__ import annotations
@@ -60,7 +62,9 @@ def through_stabtest(backend: OpenAIBackend, requests: list[GenerationRequest]) 
 
 
 def compare(url: str, model: str, requests: list[GenerationRequest], repeats: int) -> None:
-    print(f"{'concurrency':>11}  {'direct req/s':>12}  {'stabtest req/s':>14}  overhead")
+    print(
+        f"{'concurrency':>11}  {'direct req/s':>12}  {'stabtest req/s':>14}  overhead  per request"
+    )
     for concurrency in (1, 4, 16):
         backend = OpenAIBackend(model, base_url=url, concurrency=concurrency)
         direct(url, requests[:2], model, concurrency)  # warm up
@@ -73,7 +77,8 @@ def compare(url: str, model: str, requests: list[GenerationRequest], repeats: in
         overhead = (best_ours - best_plain) / best_plain * 100
         print(
             f"{concurrency:>11}  {len(requests) / best_plain:>12.2f}  "
-            f"{len(requests) / best_ours:>14.2f}  {overhead:+.1f}%"
+            f"{len(requests) / best_ours:>14.2f}  {overhead:+7.1f}%  "
+            f"{(best_ours - best_plain) / len(requests) * 1000:+.3f} ms"
         )
 
 
@@ -83,13 +88,24 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="server torch threads")
+    parser.add_argument(
+        "--parts", default="server,stub", help="server: the real server; stub: client cost only"
+    )
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
 
     params = GenerationParams(max_new_tokens=args.max_new_tokens)
     requests = [
         GenerationRequest(f"What is the capital of {TOPICS[i % len(TOPICS)]}? ({i})", params)
         for i in range(args.requests)
     ]
+    if "server" in parts:
+        real_server(requests, args)
+    if "stub" in parts:
+        stub_server(params, args)
+
+
+def real_server(requests: list[GenerationRequest], args: argparse.Namespace) -> None:
     model_dir = HFBackend().model_dir()
     with tempfile.TemporaryDirectory() as tmp:
         server = Server(model_dir, Path(tmp) / "serve.log", threads=args.threads)
@@ -99,9 +115,14 @@ def main() -> None:
             compare(server.url, server.model, requests, args.repeats)
         finally:
             server.stop()
-    # The client alone: a stub that answers at once, so only client-side cost is left.
+
+
+def stub_server(params: GenerationParams, args: argparse.Namespace) -> None:
+    """The client alone: a stub that answers at once, so only client-side cost is left."""
     reply = '{"choices": [{"message": {"content": "Paris."}}]}'
-    stub = Proxy("http://127.0.0.1:9/v1", inject=lambda number, headers: (200, reply))
+    stub = Proxy(
+        "http://127.0.0.1:9/v1", inject=lambda number, headers: (200, reply), keep_alive=True
+    )
     print(f"\nstub server answering at once, {args.requests * 10} requests (client cost only)")
     try:
         many = [GenerationRequest(f"q{i}", params) for i in range(args.requests * 10)]

@@ -335,6 +335,7 @@ class HFBackend:
             bytes_per_token=kv_bytes_per_token(model.config),
             tokens_per_row=longest_prompt + params.max_new_tokens,
             accelerator=self._device.type != "cpu",
+            new_tokens=params.max_new_tokens,
         )
 
     def _prompt(self, request: GenerationRequest) -> tuple[str, bool]:

@@ -135,7 +135,9 @@ class Proxy:
     """A threaded HTTP proxy to `upstream` (a base URL ending in /v1) that counts requests
     and the most in flight at once, and answers chosen requests itself."""
 
-    def __init__(self, upstream: str, inject: Inject | None = None):
+    def __init__(self, upstream: str, inject: Inject | None = None, *, keep_alive: bool = False):
+        """`keep_alive`: answer in HTTP/1.1 and keep connections open, as real servers do
+        (the benchmark's stub, where a new connection per request would be the cost)."""
         self.upstream = upstream.rstrip("/").removesuffix("/v1")
         self.inject = inject
         self.count = 0
@@ -146,6 +148,9 @@ class Proxy:
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+            disable_nagle_algorithm = keep_alive  # headers and body go out at once
+
             def log_message(self, *args: Any) -> None:
                 pass
 

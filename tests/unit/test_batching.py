@@ -15,6 +15,8 @@ from stabtest.core.settings import resolve_settings
 from stabtest.generation.batching import (
     ACCELERATOR_CAP,
     CPU_CAP,
+    CPU_CAP_SHORT,
+    SHORT_ANSWER_TOKENS,
     auto_batch_size,
     kv_bytes_per_token,
 )
@@ -72,6 +74,16 @@ def test_auto_batch_size_fits_memory_within_the_device_cap() -> None:
         free_bytes=1_000_000_000, accelerator=True, bytes_per_token=46_080, tokens_per_row=2000
     )
     assert longer < 18  # longer prompts, fewer rows
+
+
+def test_short_answers_get_larger_cpu_batches_long_ones_do_not() -> None:
+    rule = dict(free_bytes=64 << 30, bytes_per_token=46_080, tokens_per_row=200)
+    short = auto_batch_size(accelerator=False, new_tokens=SHORT_ANSWER_TOKENS, **rule)
+    long = auto_batch_size(accelerator=False, new_tokens=SHORT_ANSWER_TOKENS + 1, **rule)
+    assert (short, long) == (CPU_CAP_SHORT, CPU_CAP)
+    assert CPU_CAP_SHORT > CPU_CAP
+    gpu = auto_batch_size(accelerator=True, new_tokens=16, **rule)
+    assert gpu == ACCELERATOR_CAP  # the answer length caps CPU batches only
 
 
 def test_kv_bytes_per_token_from_a_llama_config() -> None:
