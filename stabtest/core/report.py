@@ -17,13 +17,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from stabtest.core.compare import BaselineComparison
 from stabtest.core.errors import StabtestError
-from stabtest.core.results import CaseResult, GenerationStats, RunSummary, VariantResult
+from stabtest.core.results import (
+    CaseResult,
+    ExploreResult,
+    GenerationStats,
+    RunSummary,
+    VariantResult,
+)
 
 SCHEMA_VERSION = 2
 REPORT_NAME = "stabtest.json"
 Status = Literal["running", "complete", "incomplete", "interrupted"]
 """`incomplete`: the run finished, but some suites or cases could not run (`problems`)."""
-OPTIONAL_SECTIONS = ("error", "label_studio", "problems", "baseline")
+OPTIONAL_SECTIONS = ("error", "label_studio", "problems", "baseline", "explore")
 """Written only when present: a run without them says nothing about them."""
 
 
@@ -54,6 +60,8 @@ class RunReport(BaseModel):
     label_studio: dict[str, Any] | None = None
     baseline: BaselineComparison | None = None
     """This run against a stored baseline (`--stab-baseline NAME`), as the terminal showed it."""
+    explore: list[ExploreResult] | None = None
+    """`--stab-explore`: the smallest breaking perturbation searched for each passed case."""
 
     def variants_by_case(self) -> dict[str, list[VariantResult]]:
         """Variants grouped under their case's uid, in report order."""

@@ -203,6 +203,25 @@ class TrainingExample:
     rejected: str | None = None
 
 
+@dataclass(frozen=True)
+class ExploreResult:
+    """What `--stab-explore` found for one passed case: the smallest breaking variant
+    (`found`: its prompt, operators, answer and the judges' reason), `not_found` within
+    the budget, `original_fails`, or `failed` (the search itself broke: `reason` says
+    why). `shrunk` is false when the budget ran out while shrinking."""
+
+    uid: str
+    status: Literal["found", "not_found", "original_fails", "failed"]
+    prompt: str | None = None
+    operators: tuple[str, ...] = ()
+    answer: str | None = None
+    reason: str | None = None
+    edit_distance: int | None = None
+    shrunk: bool | None = None
+    generations: int = 0
+    candidates: int = 0
+
+
 @dataclass
 class GenerationStats:
     """What a session cost: requests planned, answered from the cache, generated, timed.

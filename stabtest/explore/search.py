@@ -37,8 +37,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from stabtest.core.errors import StabtestError
+from stabtest.core.ids import case_uid
 from stabtest.core.plan import GenerationParams, GenerationRequest
-from stabtest.core.results import Verdict
+from stabtest.core.results import ExploreResult, Verdict
 from stabtest.core.suite import Adversarial, Case, ModelParaphrases, Perturbations
 from stabtest.variants.perturb import application_order, apply_operators, resolve_operators
 
@@ -141,6 +142,22 @@ class Exploration:
     usage: Usage
     operators: tuple[str, ...]
     max_depth: int
+
+    def result(self) -> ExploreResult:
+        """The record the JSON report keeps (`--stab-explore`)."""
+        found, usage = self.finding, self.usage
+        return ExploreResult(
+            uid=case_uid(self.scope, self.case.id),
+            status=self.status,
+            prompt=found.text if found else None,
+            operators=found.operators if found else (),
+            answer=found.judged.answer if found else None,
+            reason=found.judged.why() if found else None,
+            edit_distance=found.edit_distance if found else None,
+            shrunk=found.shrunk if found else None,
+            generations=usage.generations,
+            candidates=usage.candidates,
+        )
 
 
 @dataclass

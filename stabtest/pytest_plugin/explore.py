@@ -1,5 +1,6 @@
 """`--stab-explore=N`: after the run, look for the smallest perturbation that breaks each
-passed case (budget: N generations each) and list the findings in the terminal summary.
+passed case (budget: N generations each) and list the findings in the terminal summary
+and in the JSON report's `explore` section.
 
 Glue over `stabtest.explore`: the search shares the run's model and embedder (a second
 `Session` over the same generator, so the run's own registry is left as it was), and
@@ -22,6 +23,8 @@ class ExploreHooks:
     @pytest.hookimpl(trylast=True)  # after ReportHooks has written the report
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         from stabtest.core.ids import case_uid
+        from stabtest.core.report import write_report
+        from stabtest.core.results import ExploreResult
         from stabtest.explore.render import summary_line
         from stabtest.explore.search import Budget, database_dir, explore
         from stabtest.session import Session
@@ -38,6 +41,7 @@ class ExploreHooks:
             return
         budget = Budget(max_generations=self.max_generations)
         searcher = Session(stab.settings, generator=stab.generator, embedder=stab.embedder)
+        results: list[ExploreResult] = []
         for key in passed:
             reg = registered.get(key)
             if reg is None:
@@ -52,8 +56,13 @@ class ExploreHooks:
                 )
             except Exception as error:  # a failed search must not fail the finished run
                 self.lines.append(f"{case_uid(*key)}: explore failed: {error}")
+                results.append(ExploreResult(case_uid(*key), "failed", reason=str(error)))
                 continue
             self.lines.append(summary_line(found, budget))
+            results.append(found.result())
+        if results and recorder is not None and recorder.report_path is not None:
+            recorder.written = report.model_copy(update={"explore": results})
+            write_report(recorder.report_path, recorder.written)
 
     @pytest.hookimpl(trylast=True)  # after the stabtest section
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:

@@ -3,9 +3,12 @@ listed in the terminal summary; the suite file is left alone."""
 
 from __future__ import annotations
 
+import json
+
 import hypothesis  # noqa: F401  (imported once here: see conftest's note on pytester)
 import pytest
 
+from stabtest.core.report import read_report
 from stabtest.variants.perturb import _DISTRACTORS
 from tests.plugin.conftest import Writer
 
@@ -46,6 +49,17 @@ def test_passed_cases_are_explored_and_listed(
     )
     assert "suites/capitals.yaml::japan:" not in result.stdout.str()
     assert (pytester.path / "suites" / "capitals.yaml").read_text() == SUITE
+    report = read_report(pytester.path / "reports" / "stabtest.json")
+    assert report.explore is not None
+    (france,) = report.explore
+    assert (france.uid, france.status, france.operators) == (
+        "suites/capitals.yaml::france",
+        "found",
+        ("distractor",),
+    )
+    assert france.answer == "It is Lyon." and france.prompt is not None
+    assert any(sentence in france.prompt for sentence in _DISTRACTORS)
+    assert france.generations >= 1 and france.reason
     assert any((pytester.path / ".stabtest" / "explore").rglob("*"))
 
 
@@ -66,6 +80,7 @@ def test_off_by_default(pytester: pytest.Pytester, stab_project: Writer) -> None
     stab_project({"capitals.yaml": SUITE}, ANSWERS)
     result = pytester.runpytest("-p", "no:cacheprovider")
     assert "stabtest explore" not in result.stdout.str()
+    assert "explore" not in json.loads((pytester.path / "reports" / "stabtest.json").read_text())
     assert not (pytester.path / ".stabtest" / "explore").exists()
 
 

@@ -488,3 +488,25 @@ def test_many_cases_open_on_a_window_with_a_range_slider() -> None:
     assert len(many["data"][0]["x"]) == WINDOW + 1  # every case is in the plot...
     assert many["layout"]["xaxis"]["range"] == [-0.5, WINDOW - 0.5]  # ... WINDOW at a time
     assert many["layout"]["xaxis"]["rangeslider"]["visible"] is True
+
+
+def test_a_conversation_shows_every_turn_and_its_drift() -> None:
+    from dataclasses import replace
+
+    drift = Verdict(
+        "fail", 0.9, (), "session_drift", 'turn 2 answered "Lyon." but turn 1 answered "Paris."'
+    )
+    talk = variant("talk", "v0", "What is the capital of France?", [])
+    talk = replace(
+        talk,
+        turns=("What is the capital of France?", f"Remind me? {SCRIPT}"),
+        answers=(
+            AnswerResult(0, "Paris.", 0, PASS, True, turn=0),
+            AnswerResult(0, "Lyon.", 1, drift, False, turn=1),
+        ),
+    )
+    page = render_dashboard(make_report(variants=[talk]))
+    assert '<ol class="turns">' in page
+    assert "Remind me? &lt;script&gt;" in page and f"Remind me? {SCRIPT}" not in page
+    assert "turn 1 · sample 0" in page and "turn 2 · sample 0" in page
+    assert "turn 2 answered &#34;Lyon.&#34; but turn 1 answered &#34;Paris.&#34;" in page
