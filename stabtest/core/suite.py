@@ -226,11 +226,6 @@ class Case(_Frozen):
     def _resolved_turns(self) -> tuple[Turn, ...]:
         """Turns with recall inheritance, kind and checks filled in, and the challenge
         turn appended (once: validating a resolved case again changes nothing)."""
-        if self.model_paraphrases.count:
-            raise ValueError(
-                "model_paraphrases.count: model paraphrases of a conversation ('turns') "
-                "are not supported yet"
-            )
         turns = list(self.turns)
         if self.challenge and not any(t.challenge for t in turns):
             turns.append(Turn(prompt=self.challenge_prompt, recall=len(turns), challenge=True))

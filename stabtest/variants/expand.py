@@ -111,6 +111,13 @@ class VariantExpander:
                         break
                 add(turns, "rule", ops)
         self._warn_duplicates(case, scope, variants[1:])
+        for _ in range(case.model_paraphrases.count):  # the opening question, rewritten
+            blank = ("", *original[1:])
+            variants.append(
+                Variant(
+                    case.id, len(variants), "", "model", rejected="not generated yet", turns=blank
+                )
+            )
         variants += self._attacks(case, scope, first, len(variants))
         return tuple(variants)
 

@@ -1,5 +1,6 @@
-"""Model-written paraphrases: the backend rewrites each case's prompt, and a rewrite is
-kept only when its embedding similarity to the original reaches the case's threshold.
+"""Model-written paraphrases: the backend rewrites each case's prompt (a conversation's
+opening question), and a rewrite is kept only when its embedding similarity to the
+original reaches the case's threshold.
 
 Runs at collection time for cases that ask for it, one batched request for all of a
 suite's cases, through the generation cache: a rerun gets the same paraphrases (and ids)
@@ -63,13 +64,15 @@ def _decide(
     slot = variants[index]
     if text is None:
         return replace(slot, rejected="the model gave no usable paraphrase")
+    filled = replace(slot, text=text, turns=(text, *slot.turns[1:]) if slot.turns else ())
+    asked = [m.strip().lower() for m in filled.messages]
     for other in variants[:index]:
-        if other.text.strip().lower() == text.strip().lower():
-            return replace(slot, text=text, rejected=f"duplicate of {other.id}")
+        if other.text and [m.strip().lower() for m in other.messages] == asked:
+            return replace(filled, rejected=f"duplicate of {other.id}")
     similarity = float(original @ candidate)
     minimum = case.model_paraphrases.min_similarity
     if similarity < minimum:
         return replace(
-            slot, text=text, rejected=f"similarity to the prompt {similarity:.2f} < {minimum:.2f}"
+            filled, rejected=f"similarity to the prompt {similarity:.2f} < {minimum:.2f}"
         )
-    return replace(slot, text=text, rejected=None)
+    return replace(filled, rejected=None)

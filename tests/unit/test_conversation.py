@@ -96,7 +96,6 @@ def test_a_single_turn_case_with_a_suite_default_challenge_becomes_two_turns() -
             "turns: [{prompt: y, checks: [reference]}]",
             "[cases[0].turns[0]]: checks ['reference'] need",
         ),
-        ("model_paraphrases: {count: 2}\n    turns: [{prompt: y}]", "not supported yet"),
     ],
 )
 def test_bad_conversations_name_file_line_and_what_to_fix(body: str, message: str) -> None:
@@ -391,3 +390,37 @@ def test_the_si_split_of_a_conversation_is_the_mean_of_its_turns(tmp_path: Path)
     # turn 1: v0 {Paris, Lyon}, v1 {Paris, Paris}: within 1/2, between 2/4; turn 2: all "Yes."
     assert (m.si_within, m.si_between) == (pytest.approx(0.25), pytest.approx(0.25))
     assert m.si == pytest.approx((0.5 + 0.0) / 2)
+
+
+def test_model_paraphrases_rewrite_a_conversation_s_opening_question() -> None:
+    import numpy as np
+
+    from stabtest.variants.expand import VariantExpander
+    from stabtest.variants.model import fill_model_paraphrases
+
+    case = Case.model_validate(
+        {
+            "id": "talk",
+            "turns": [
+                {"prompt": "What is the capital of France?", "reference": "Paris"},
+                {"prompt": "Which river flows through it?"},
+            ],
+            "model_paraphrases": {"count": 2},
+        }
+    )
+    slots = VariantExpander(0).expand(case, "s.yaml")
+    assert [v.rejected for v in slots[-2:]] == ["not generated yet"] * 2
+    rewrites = iter(["Which city is the capital of France?"] * 2)
+
+    class Same:  # every text on one unit vector: similarity 1
+        def encode(self, texts: list[str]) -> np.ndarray:
+            return np.ones((len(texts), 2), dtype=np.float32) / np.sqrt(2)
+
+    filled = fill_model_paraphrases(
+        lambda requests: [next(rewrites) for _ in requests], Same(), [(case, slots)]
+    )[0]
+    first, second = filled[-2:]
+    assert first.rejected is None and first.family == "model"
+    assert first.turns == ("Which city is the capital of France?", "Which river flows through it?")
+    assert first.text == first.turns[0]
+    assert second.rejected == f"duplicate of {first.id}"  # the same whole conversation
