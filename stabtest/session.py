@@ -347,7 +347,8 @@ class Session:
         turns: list[list[Answer]] = [[] for _ in case.turns]
         for variant, sample, index, request in threads:
             asked = replace(variant, text=variant.messages[index])
-            turns[index].append(Answer(asked, sample, self._answers[request.key(fingerprint)]))
+            text = self._answers[request.key(fingerprint)]
+            turns[index].append(Answer(asked, sample, text, request.history))
         judged = [self._judge_answers(reg, case.turn_view(t), a) for t, a in enumerate(turns)]
         verdicts = [list(j.verdicts) for j in judged]
         checks: list[RecallCheck] = []

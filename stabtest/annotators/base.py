@@ -28,11 +28,13 @@ SETTLED_MARGIN = 0.1
 
 @dataclass(frozen=True)
 class Answer:
-    """One generated answer: which variant, which sample, what text."""
+    """One generated answer: which variant, which sample, what text; in a conversation,
+    the (user, assistant) exchanges before it (`history`), for judges that read context."""
 
     variant: Variant
     sample: int
     text: str
+    history: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass

@@ -52,6 +52,7 @@ is `hallucination`.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from stabtest.annotators.base import Aspect, CaseEvidence
@@ -129,17 +130,20 @@ def parse_judgement(text: str) -> Judgement:
     return Judgement(found.pop(), confidence)
 
 
-def judge_prompt(case: Case, answer: str) -> str:
-    """The user message asking whether one answer agrees with the case's reference."""
-    lines = [f"Question: {' '.join(case.prompt.split())}", f"Reference answer: {case.reference}"]
+def judge_prompt(case: Case, answer: str, history: Sequence[tuple[str, str]] = ()) -> str:
+    """The user message asking whether one answer agrees with the case's reference; in a
+    conversation, the exchanges before the question come first (its "it" may need them)."""
+    lines: list[str] = []
+    if history:
+        lines.append("Conversation so far:")
+        for user, said in history:
+            lines += [f"User: {_flat(user)}", f"Assistant: {_flat(said)}"]
+    lines += [f"Question: {' '.join(case.prompt.split())}", f"Reference answer: {case.reference}"]
     if case.aliases:
         lines.append("Also correct: " + "; ".join(case.aliases))
     if case.incorrect:
         lines.append("Known wrong answers: " + "; ".join(case.incorrect))
-    answer = " ".join(answer.split())
-    if len(answer) > MAX_ANSWER_CHARS:
-        answer = answer[:MAX_ANSWER_CHARS] + " ..."
-    lines.append(f"Answer to grade: {answer}")
+    lines.append(f"Answer to grade: {_flat(answer)}")
     lines.append("")
     lines.append(
         "Does the answer to grade agree with the reference answer? Reply with exactly:\n"
@@ -147,6 +151,12 @@ def judge_prompt(case: Case, answer: str) -> str:
         "CONFIDENCE: a number from 0 to 100"
     )
     return "\n".join(lines)
+
+
+def _flat(text: str) -> str:
+    """On one line, shortened to MAX_ANSWER_CHARS."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= MAX_ANSWER_CHARS else flat[:MAX_ANSWER_CHARS] + " ..."
 
 
 def _quote(text: str) -> str:
@@ -186,7 +196,8 @@ class LLMJudge:
         if self.generate is None:
             raise ValueError("LLMJudge needs a generate callable to ask its model")
         requests = [
-            GenerationRequest(judge_prompt(case, a.text), self.params) for a in evidence.answers
+            GenerationRequest(judge_prompt(case, a.text, a.history), self.params)
+            for a in evidence.answers
         ]
         raw = self.generate(requests) if requests else []
         return [self._vote(text) for text in raw]

@@ -424,3 +424,37 @@ def test_model_paraphrases_rewrite_a_conversation_s_opening_question() -> None:
     assert first.turns == ("Which city is the capital of France?", "Which river flows through it?")
     assert first.text == first.turns[0]
     assert second.rejected == f"duplicate of {first.id}"  # the same whole conversation
+
+
+def test_the_llm_judge_reads_a_turn_with_the_conversation_before_it(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    session, backend = make_session(
+        tmp_path,
+        {
+            "verdict: yes or no": "VERDICT: yes\nCONFIDENCE: 90",
+            "capital of france": "Paris.",
+            "river": "The Seine.",
+        },
+    )
+    session.settings = replace(session.settings, judges="reference,llm_judge")
+    case = conversation()
+    session.register("s.yaml", case)
+    session.outcome("s.yaml", case.id)
+    asked = [p for p in backend.prompts_seen if p.startswith("Conversation so far:")]
+    # turns 2 and 3 have a reference (the river turn has none, so the judge abstains there)
+    third = "\n".join(
+        [
+            "Conversation so far:",
+            "User: What is the capital of France?",
+            "Assistant: Paris.",
+            "User: What river flows through it?",
+            "Assistant: The Seine.",
+            "Question: Remind me, what is the capital of France?",
+        ]
+    )
+    assert any(p.startswith(third) for p in asked)
+    # a single prompt's judge request is as before: the question first
+    from stabtest.annotators.llm_judge import judge_prompt
+
+    assert judge_prompt(case.turn_view(0), "Paris.").startswith("Question: What is the capital")
