@@ -10,7 +10,8 @@ every process and xdist worker.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from typing import Literal
 
 Family = Literal["original", "paraphrase", "rule", "model", "adversarial"]
@@ -40,6 +41,20 @@ class Variant:
     @property
     def id(self) -> str:
         return f"v{self.index}-{self.attack}" if self.attack else f"v{self.index}"
+
+    def reworded(self, text: str) -> Variant:
+        """This slot asking `text`: in a conversation, as its opening question (later
+        turns stay as written). Model paraphrases and attacks fill their slots so."""
+        return replace(self, text=text, turns=(text, *self.turns[1:]) if self.turns else ())
+
+    def duplicate_of(self, earlier: Iterable[Variant]) -> str | None:
+        """The id of the first of `earlier` that asks the same messages, case and
+        surrounding space aside (an unfilled slot asks nothing)."""
+        asked = [m.strip().lower() for m in self.messages]
+        for other in earlier:
+            if other.text and [m.strip().lower() for m in other.messages] == asked:
+                return other.id
+        return None
 
 
 def stable_seed(*parts: object) -> int:

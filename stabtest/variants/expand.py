@@ -111,8 +111,8 @@ class VariantExpander:
                         break
                 add(turns, "rule", ops)
         self._warn_duplicates(case, scope, variants[1:])
-        for _ in range(case.model_paraphrases.count):  # the opening question, rewritten
-            blank = ("", *original[1:])
+        blank = ("", *original[1:])  # a slot for a rewritten opening question
+        for _ in range(case.model_paraphrases.count):
             variants.append(
                 Variant(
                     case.id, len(variants), "", "model", rejected="not generated yet", turns=blank
@@ -150,34 +150,30 @@ class VariantExpander:
             return []
         from stabtest.variants.adversarial import attack
 
-        rest = tuple(turn.prompt for turn in case.turns[1:])
+        blank = ("", *(turn.prompt for turn in case.turns[1:])) if case.turns else ()
 
-        def asked(text: str) -> str | tuple[str, ...]:  # what `first` is keyed by
-            return (text, *rest) if case.turns else text
-
-        def turns(text: str) -> tuple[str, ...]:
-            return (text, *rest) if case.turns else ()
+        def asked(variant: Variant) -> str | tuple[str, ...]:  # what `first` is keyed by
+            return variant.turns or variant.text
 
         out: list[Variant] = []
         for family in spec.families:
             rng = random.Random(stable_seed(self.seed, scope, case.id, "attack", family))
             for _ in range(spec.count):
                 slot = Variant(
-                    case.id, start + len(out), "", "adversarial", attack=family, turns=turns("")
+                    case.id, start + len(out), "", "adversarial", attack=family, turns=blank
                 )
                 if family == "word":  # filled by the session: it needs the embedder
                     out.append(replace(slot, rejected="not attacked yet"))
                     continue
-                text, ops = case.prompt, tuple[str, ...]()
+                attacked = slot
                 for _attempt in range(8):
                     text, ops = attack(family, case.prompt, rng)
-                    if asked(text) not in first:
+                    attacked = replace(slot.reworded(text), operators=ops)
+                    if asked(attacked) not in first:
                         break
-                known = first.setdefault(asked(text), slot.id)
+                known = first.setdefault(asked(attacked), slot.id)
                 rejected = None if known == slot.id else f"duplicate of {known}"
-                out.append(
-                    replace(slot, text=text, operators=ops, rejected=rejected, turns=turns(text))
-                )
+                out.append(replace(attacked, rejected=rejected))
         self._warn_duplicates(case, scope, out, "adversarial variants")
         return out
 

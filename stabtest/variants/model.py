@@ -64,11 +64,10 @@ def _decide(
     slot = variants[index]
     if text is None:
         return replace(slot, rejected="the model gave no usable paraphrase")
-    filled = replace(slot, text=text, turns=(text, *slot.turns[1:]) if slot.turns else ())
-    asked = [m.strip().lower() for m in filled.messages]
-    for other in variants[:index]:
-        if other.text and [m.strip().lower() for m in other.messages] == asked:
-            return replace(filled, rejected=f"duplicate of {other.id}")
+    filled = slot.reworded(text)
+    known = filled.duplicate_of(variants[:index])
+    if known is not None:
+        return replace(filled, rejected=f"duplicate of {known}")
     similarity = float(original @ candidate)
     minimum = case.model_paraphrases.min_similarity
     if similarity < minimum:

@@ -102,11 +102,7 @@ def _decide(variants: list[Variant], slot: _Slot) -> Variant:
     text = apply_swaps(slot.prompt, slot.kept)
     swaps = sorted(slot.kept, key=lambda s: s.start)
     operators = tuple(f"{slot.prompt[s.start : s.end]}->{s.replacement}" for s in swaps)
-    turns = (text, *variant.turns[1:]) if variant.turns else ()
-    asked = [m.strip().lower() for m in (turns or (text,))]
-    rejected = None
-    for other in variants[: slot.index]:
-        if other.text and [m.strip().lower() for m in other.messages] == asked:
-            rejected = f"duplicate of {other.id}"
-            break
-    return replace(variant, text=text, operators=operators, rejected=rejected, turns=turns)
+    attacked = variant.reworded(text)
+    known = attacked.duplicate_of(variants[: slot.index])
+    rejected = None if known is None else f"duplicate of {known}"
+    return replace(attacked, operators=operators, rejected=rejected)
