@@ -196,21 +196,20 @@ class Session:
         """In rounds: round k asks turn k of every pending conversation (and round 0 every
         single-turn request) in one plan, each turn carrying the answers of the turns
         before it; a round's plan holds only what no earlier round asked."""
-        seed, answer, fingerprint = self.settings.seed, self._lookup(), self.fingerprint()
+        seed, answer = self.settings.seed, self._lookup()
         asked: set[str] = set()
         with self.generator.lock():  # other workers wait, then read answers and vectors
-            while True:
-                fresh = [
-                    request
-                    for reg in pending
-                    for *_, request in reg.requests(seed, answer)
-                    if request.key(fingerprint) not in asked
-                ]
-                if not fresh:
+            regs = pending
+            while regs:
+                plan = self.generator.plan(
+                    [r for reg in regs for *_, r in reg.requests(seed, answer)]
+                )
+                plan.requests = {k: r for k, r in plan.requests.items() if k not in asked}
+                if not plan.requests:
                     break
-                plan = self.generator.plan(fresh)
                 asked.update(plan.requests)
                 self._answers.update(self.generator.run(plan))
+                regs = [reg for reg in regs if reg.case.turns]  # one round asks a single prompt
             texts = {self._answers[key] for key in asked if key in self._answers}
             for reg in pending:
                 texts.update(reference_texts(reg.case))
