@@ -67,6 +67,28 @@ class ScreensPrompts(Protocol):
     def prompt_problems(self, requests: Sequence[GenerationRequest]) -> list[str | None]: ...
 
 
+DEFAULT_REQUESTS_PER_CALL = 64
+"""Requests handed to a backend per `generate` call when the batch size is `auto` and the
+backend names no size of its own (`SizesCalls`)."""
+
+
+class SizesCalls(Protocol):
+    """Optional: a backend that knows how many requests it answers best in one call (the
+    hf backend: one full batch of its device). Asked only when something is generated, so
+    a cached rerun never loads a model to answer it."""
+
+    def requests_per_call(self) -> int: ...
+
+
+def requests_per_call(backend: Backend) -> int:
+    """The backend's own call size, or `DEFAULT_REQUESTS_PER_CALL`."""
+    size = getattr(backend, "requests_per_call", None)
+    chosen = DEFAULT_REQUESTS_PER_CALL if size is None else int(size())
+    if chosen < 1:
+        raise BackendError(f"backend {backend.name!r} asked for {chosen} requests per call")
+    return chosen
+
+
 def prompt_problems(backend: Backend, requests: Sequence[GenerationRequest]) -> list[str | None]:
     """The backend's screening of `requests`, or no problems when it has none."""
     screen = getattr(backend, "prompt_problems", None)

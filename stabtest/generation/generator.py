@@ -32,10 +32,6 @@ if TYPE_CHECKING:
 
 BackendFactory = Callable[[], "Backend"]
 
-AUTO_BATCH = 64
-"""Requests handed to the backend per call when the batch size is `auto` (None): each such
-batch is cached before the next; the hf backend splits or refills rows itself."""
-
 
 class Generator:
     """backend + cache + lock + cost counters; call it with requests to get answers."""
@@ -152,7 +148,7 @@ class Generator:
                     plan,
                     self.backend,
                     self.cache,
-                    batch_size=self.batch_size or AUTO_BATCH,
+                    batch_size=self.batch_size,  # None (auto): the backend's own size
                     no_cache=self.no_cache,
                     on_batch=count,
                     refused=self.refused,

@@ -297,14 +297,17 @@ class HFBackend:
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
         """Answers in request order. Requests are grouped by decoding params and ordered
-        longest prompt first (less padding) into padded batches; sampled rows draw per-row
-        seeded noise, so each answer depends on its own request only, never on its batch.
+        longest prompt first (less padding) into evenly filled padded batches; sampled
+        rows draw per-row seeded noise, so each answer depends on its own request only,
+        never on its batch.
         With `continuous=True` greedy groups go through transformers' continuous batching
         (finished rows refilled) instead."""
         answers = [""] * len(requests)
         groups: dict[GenerationParams, list[int]] = {}
         for index, request in enumerate(requests):
             groups.setdefault(request.params, []).append(index)
+        from stabtest.generation.batching import even_batches
+
         for params, indices in groups.items():
             encoded = {i: self._encode(requests[i]) for i in indices}
             ordered = sorted(indices, key=lambda i: len(encoded[i]), reverse=True)
@@ -313,9 +316,11 @@ class HFBackend:
                 for index, text in zip(ordered, texts, strict=True):
                     answers[index] = text
                 continue
+            start = 0
             size = self.rows_per_batch(len(encoded[ordered[0]]), params)
-            for start in range(0, len(ordered), size):
-                chunk = ordered[start : start + size]
+            for rows in even_batches(len(ordered), size):
+                chunk = ordered[start : start + rows]
+                start += rows
                 texts = self._generate_padded(
                     [requests[i] for i in chunk], [encoded[i] for i in chunk], params
                 )
@@ -323,19 +328,30 @@ class HFBackend:
                     answers[index] = text
         return answers
 
+    def requests_per_call(self) -> int:
+        """What the generator should hand `generate` at once when the batch size is
+        `auto`: one full batch of this device's cap (a user's `batch_size` otherwise).
+        Each call is cached before the next, so a kill loses at most this many answers."""
+        if self.batch_size is not None:
+            return self.batch_size
+        from stabtest.generation.batching import device_cap
+
+        self.model_and_tokenizer()
+        return device_cap(accelerator=self._device.type != "cpu")
+
     def rows_per_batch(self, longest_prompt: int, params: GenerationParams) -> int:
         """The user's batch size, or the `auto` rule of `stabtest.generation.batching`."""
         if self.batch_size is not None:
             return self.batch_size
-        from stabtest.generation.batching import auto_batch_size, free_memory, kv_bytes_per_token
+        from stabtest.generation import batching
 
         model, _ = self.model_and_tokenizer()
-        return auto_batch_size(
-            free_bytes=free_memory(self._device),
-            bytes_per_token=kv_bytes_per_token(model.config),
+        return batching.auto_batch_size(
+            free_bytes=batching.free_memory(self._device),
+            bytes_per_token=batching.kv_bytes_per_token(model.config),
             tokens_per_row=longest_prompt + params.max_new_tokens,
             accelerator=self._device.type != "cpu",
-            new_tokens=params.max_new_tokens,
+            score_bytes_per_row=batching.score_bytes_per_row(model.config, longest_prompt),
         )
 
     def _prompt(self, request: GenerationRequest) -> tuple[str, bool]:

@@ -11,7 +11,12 @@ from collections.abc import Callable
 
 from stabtest.core.errors import BackendError
 from stabtest.core.plan import GenerationPlan, GenerationRequest, batches
-from stabtest.generation.backend import Backend, PartialBatch, prompt_problems
+from stabtest.generation.backend import (
+    Backend,
+    PartialBatch,
+    prompt_problems,
+    requests_per_call,
+)
 from stabtest.generation.cache import Cache
 
 OnBatch = Callable[[int, int], None]
@@ -55,7 +60,7 @@ def run_plan(
     backend: Backend,
     cache: Cache | None,
     *,
-    batch_size: int,
+    batch_size: int | None,
     no_cache: bool = False,
     on_batch: OnBatch | None = None,
     refused: dict[str, str] | None = None,
@@ -69,7 +74,7 @@ def run_plan(
     generated batch, with the number of requests generated so far and the number that had
     to be generated.
     """
-    if batch_size < 1:
+    if batch_size is not None and batch_size < 1:
         raise BackendError(f"batch_size must be at least 1, got {batch_size}")
     found: dict[str, str] = {}
     if cache is not None and not no_cache:
@@ -86,6 +91,8 @@ def run_plan(
     done = 0
     if on_batch is not None:
         on_batch(0, len(missing))
+    if batch_size is None:  # auto: the backend's own size, asked only when it must work
+        batch_size = requests_per_call(backend) if missing else 1
     for batch in batches(missing, batch_size):
         try:
             texts = backend.generate([request for _, request in batch])

@@ -6,21 +6,23 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from stabtest.core.plan import GenerationParams, GenerationRequest, batches
 from stabtest.core.settings import resolve_settings
+from stabtest.generation.backend import DEFAULT_REQUESTS_PER_CALL
 from stabtest.generation.batching import (
     ACCELERATOR_CAP,
     CPU_CAP,
-    CPU_CAP_SHORT,
-    SHORT_ANSWER_TOKENS,
     auto_batch_size,
+    even_batches,
     kv_bytes_per_token,
+    score_bytes_per_row,
 )
-from stabtest.generation.generator import AUTO_BATCH, Generator
+from stabtest.generation.generator import Generator
 from stabtest.generation.sampling import row_seed, step_seed
 
 GREEDY = GenerationParams()
@@ -76,14 +78,35 @@ def test_auto_batch_size_fits_memory_within_the_device_cap() -> None:
     assert longer < 18  # longer prompts, fewer rows
 
 
-def test_short_answers_get_larger_cpu_batches_long_ones_do_not() -> None:
-    rule = dict(free_bytes=64 << 30, bytes_per_token=46_080, tokens_per_row=200)
-    short = auto_batch_size(accelerator=False, new_tokens=SHORT_ANSWER_TOKENS, **rule)
-    long = auto_batch_size(accelerator=False, new_tokens=SHORT_ANSWER_TOKENS + 1, **rule)
-    assert (short, long) == (CPU_CAP_SHORT, CPU_CAP)
-    assert CPU_CAP_SHORT > CPU_CAP
-    gpu = auto_batch_size(accelerator=True, new_tokens=16, **rule)
-    assert gpu == ACCELERATOR_CAP  # the answer length caps CPU batches only
+def test_long_prompts_count_their_attention_scores() -> None:
+    smollm = SimpleNamespace(num_attention_heads=9)
+    assert score_bytes_per_row(smollm, 2000) == 9 * 2000 * 2000 * 4
+    rule = dict(free_bytes=24 << 30, bytes_per_token=46_080, accelerator=False)
+    without = auto_batch_size(tokens_per_row=8192, **rule)
+    with_scores = auto_batch_size(
+        tokens_per_row=8192, score_bytes_per_row=score_bytes_per_row(smollm, 8064), **rule
+    )
+    assert with_scores < without  # 2.3 GB of scores a row at 8k tokens: they dominate
+    assert auto_batch_size(tokens_per_row=200, score_bytes_per_row=0, **rule) == CPU_CAP
+
+
+@pytest.mark.parametrize(
+    ("rows", "most", "sizes"),
+    [
+        (0, 128, []),
+        (96, 128, [96]),
+        (128, 128, [128]),
+        (129, 128, [65, 64]),
+        (955, 128, [120] * 3 + [119] * 5),
+        (5, 2, [2, 2, 1]),
+        (7, 1, [1] * 7),
+    ],
+)
+def test_even_batches_are_the_fewest_and_never_leave_a_straggler(
+    rows: int, most: int, sizes: list[int]
+) -> None:
+    assert even_batches(rows, most) == sizes
+    assert sum(sizes) == rows and all(size <= most for size in sizes)
 
 
 def test_kv_bytes_per_token_from_a_llama_config() -> None:
@@ -100,7 +123,8 @@ def test_batch_size_setting_is_auto_unless_given() -> None:
     assert resolve_settings({}, {}, {"batch_size": 5}).batch_size == 5
 
 
-def test_an_auto_generator_hands_the_backend_fixed_chunks() -> None:
+def test_an_auto_generator_hands_the_backend_its_own_call_size(tmp_path: Path) -> None:
+    from stabtest.generation.cache import Cache
     from stabtest.generation.fake import FakeBackend
 
     seen: list[int] = []
@@ -110,9 +134,27 @@ def test_an_auto_generator_hands_the_backend_fixed_chunks() -> None:
             seen.append(len(requests))
             return super().generate(requests)
 
-    generator = Generator(Counting(), batch_size=None)
-    generator([GenerationRequest(f"q{i}", GREEDY) for i in range(AUTO_BATCH + 5)])
-    assert seen == [AUTO_BATCH, 5]
+    class Sized(Counting):
+        asked = 0
+
+        def requests_per_call(self) -> int:
+            self.asked += 1
+            return 10
+
+    Generator(Counting(), batch_size=None)(
+        [GenerationRequest(f"q{i}", GREEDY) for i in range(DEFAULT_REQUESTS_PER_CALL + 5)]
+    )
+    assert seen == [DEFAULT_REQUESTS_PER_CALL, 5]  # a backend that names no size
+    seen.clear()
+    sized = Sized()
+    generator = Generator(sized, batch_size=None, cache=Cache(tmp_path / "cache.sqlite"))
+    generator([GenerationRequest(f"p{i}", GREEDY) for i in range(25)])
+    assert seen == [10, 10, 5]
+    generator([GenerationRequest(f"p{i}", GREEDY) for i in range(25)])  # all cached
+    assert sized.asked == 1  # never asked when nothing is generated
+    seen.clear()
+    Generator(Sized(), batch_size=4)([GenerationRequest(f"r{i}", GREEDY) for i in range(6)])
+    assert seen == [4, 2]  # the user's size wins
 
 
 def test_row_seeds_depend_on_the_request_alone() -> None:
