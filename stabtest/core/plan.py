@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
@@ -121,22 +121,41 @@ class GenerationPlan:
         return [(k, r) for k, r in self.requests.items() if k not in cached]
 
 
+def even_batches(rows: int, most: int) -> list[int]:
+    """Sizes of the fewest batches of at most `most` rows that hold `rows`, as even as
+    possible: 129 rows at 128 are 65 + 64, not 128 + 1 (a padded batch costs its longest
+    answer's steps whatever its rows, so a near-empty last batch costs nearly a full one)."""
+    if rows <= 0:
+        return []
+    count = -(-rows // max(1, most))
+    small, extra = divmod(rows, count)
+    return [small + 1] * extra + [small] * (count - extra)
+
+
 def batches(
-    items: list[tuple[str, GenerationRequest]], size: int
+    items: list[tuple[str, GenerationRequest]],
+    size: int,
+    lengths: Mapping[str, int] | None = None,
 ) -> Iterator[list[tuple[str, GenerationRequest]]]:
-    """Batches of (key, request) that share decoding params, longest prompt first within
-    each params group (as lm-evaluation-harness orders its requests): a padded batch pads
-    to its longest prompt, so similar lengths together waste the least, and the longest
-    go first so memory trouble shows at once. Answers map back by key, so order is free.
-    Characters stand in for tokens here (core has no tokenizer); the hf backend orders
-    each batch by token count again."""
+    """Evenly filled batches of (key, request) that share decoding params, longest prompt
+    first within each params group (as lm-evaluation-harness orders its requests): a
+    padded batch pads to its longest prompt, so similar lengths together waste the least,
+    and the longest go first so memory trouble shows at once. Answers map back by key, so
+    order is free. `lengths` (key -> the backend's own measure, tokens for the hf backend)
+    orders them; without it characters stand in (core has no tokenizer), which on ParaRel
+    grouped prompts of 49-64 tokens where tokens give 41-64, and cost 12% more time."""
     groups: dict[GenerationParams, list[tuple[str, GenerationRequest]]] = {}
     for item in items:
         groups.setdefault(item[1].params, []).append(item)
     for group in groups.values():
-        group.sort(key=lambda item: item[1].length, reverse=True)  # stable on ties
-        for start in range(0, len(group), size):
-            yield group[start : start + size]
+        if lengths is None:
+            group.sort(key=lambda item: item[1].length, reverse=True)  # stable on ties
+        else:
+            group.sort(key=lambda item: lengths[item[0]], reverse=True)
+        start = 0
+        for rows in even_batches(len(group), size):
+            yield group[start : start + rows]
+            start += rows
 
 
 Generate = Callable[[Sequence[GenerationRequest]], list[str]]

@@ -89,6 +89,26 @@ def requests_per_call(backend: Backend) -> int:
     return chosen
 
 
+class MeasuresPrompts(Protocol):
+    """Optional: a backend that measures prompts in its own units (the hf backend: tokens),
+    so the plan groups prompts of like length into one padded batch."""
+
+    def prompt_lengths(self, requests: Sequence[GenerationRequest]) -> list[int]: ...
+
+
+def prompt_lengths(backend: Backend, requests: Sequence[GenerationRequest]) -> list[int]:
+    """The backend's measure of each prompt, or its characters when it has none."""
+    measure = getattr(backend, "prompt_lengths", None)
+    if measure is None:
+        return [request.length for request in requests]
+    lengths = list(measure(requests))
+    if len(lengths) != len(requests):
+        raise BackendError(
+            f"backend {backend.name!r} measured {len(lengths)} of {len(requests)} prompts"
+        )
+    return lengths
+
+
 def prompt_problems(backend: Backend, requests: Sequence[GenerationRequest]) -> list[str | None]:
     """The backend's screening of `requests`, or no problems when it has none."""
     screen = getattr(backend, "prompt_problems", None)

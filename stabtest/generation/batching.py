@@ -13,14 +13,13 @@ for 1 row, 95 ms for 32 (3.0 ms a row), 224 ms for 96 (2.3) and 274 ms for 128 (
 192 rows cost 2.15 ms a row and 256 rows 2.25, so more rows stop paying at 128. Whole
 plans agree: 96 open questions with 128 new tokens took 43.2 s in batches of 32 and
 32.7 s in one batch of 96; 955 ParaRel prompts with 16 new tokens 68.7 s (32 rows),
-63.5 s (64) and 57.7 s (128), with the same answers every time. Batches are filled evenly
-(`even_batches`), so a plan one row over the cap never leaves a batch of one. An explicit
-`--stab-batch-size N` is used as given.
+63.5 s (64) and 57.7 s (128), with the same answers every time. Batches are filled
+evenly (`stabtest.core.plan.even_batches`), so a plan one row over the cap never leaves a
+batch of one. An explicit `--stab-batch-size N` is used as given.
 """
 
 from __future__ import annotations
 
-import math
 import os
 from typing import Any
 
@@ -47,17 +46,6 @@ def auto_batch_size(
     per_row = max(1, bytes_per_token * max(1, tokens_per_row) * OVERHEAD + score_bytes_per_row)
     fits = int(free_bytes * FREE_SHARE) // per_row
     return max(1, min(device_cap(accelerator=accelerator), fits))
-
-
-def even_batches(rows: int, most: int) -> list[int]:
-    """Sizes of the fewest batches of at most `most` rows that hold `rows`, as even as
-    possible: 129 rows at 128 are 65 + 64, not 128 + 1 (a batch costs its longest answer's
-    steps whatever its rows, so a near-empty last batch costs nearly a full one)."""
-    if rows <= 0:
-        return []
-    count = math.ceil(rows / max(1, most))
-    small, extra = divmod(rows, count)
-    return [small + 1] * extra + [small] * (count - extra)
 
 
 def kv_bytes_per_token(config: Any, dtype_bytes: int = 4) -> int:

@@ -306,7 +306,7 @@ class HFBackend:
         groups: dict[GenerationParams, list[int]] = {}
         for index, request in enumerate(requests):
             groups.setdefault(request.params, []).append(index)
-        from stabtest.generation.batching import even_batches
+        from stabtest.core.plan import even_batches
 
         for params, indices in groups.items():
             encoded = {i: self._encode(requests[i]) for i in indices}
@@ -353,6 +353,10 @@ class HFBackend:
             accelerator=self._device.type != "cpu",
             score_bytes_per_row=batching.score_bytes_per_row(model.config, longest_prompt),
         )
+
+    def prompt_lengths(self, requests: Sequence[GenerationRequest]) -> list[int]:
+        """Each prompt's tokens, chat template included: what the plan orders batches by."""
+        return [len(self._encode(request)) for request in requests]
 
     def _prompt(self, request: GenerationRequest) -> tuple[str, bool]:
         """The text the model reads: the whole conversation in the chat template, or as a

@@ -14,6 +14,7 @@ from stabtest.core.plan import GenerationPlan, GenerationRequest, batches
 from stabtest.generation.backend import (
     Backend,
     PartialBatch,
+    prompt_lengths,
     prompt_problems,
     requests_per_call,
 )
@@ -93,7 +94,9 @@ def run_plan(
         on_batch(0, len(missing))
     if batch_size is None:  # auto: the backend's own size, asked only when it must work
         batch_size = requests_per_call(backend) if missing else 1
-    for batch in batches(missing, batch_size):
+    measured = prompt_lengths(backend, [request for _, request in missing])
+    lengths = {key: length for (key, _), length in zip(missing, measured, strict=True)}
+    for batch in batches(missing, batch_size, lengths):
         try:
             texts = backend.generate([request for _, request in batch])
         except PartialBatch as partial:

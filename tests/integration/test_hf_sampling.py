@@ -75,3 +75,19 @@ def test_greedy_is_the_same_through_continuous_batching_and_padding(backend: HFB
         backend.continuous = False
     assert continuous == padded
     assert "Paris" in continuous[1]
+
+
+def test_auto_sizes_batches_from_the_real_config_and_memory(backend: HFBackend) -> None:
+    from stabtest.generation.batching import device_cap
+
+    cap = device_cap(accelerator=backend._device.type != "cpu")
+    assert backend.requests_per_call() == cap  # one full batch per call
+    greedy = GenerationParams(max_new_tokens=16)
+    short = backend.rows_per_batch(60, greedy)
+    long = backend.rows_per_batch(8000, greedy)  # near SmolLM2's 8,192-token context
+    assert 1 <= long < short <= cap  # 2.3 GB of prefill scores a row at 8k tokens
+    backend.batch_size = 5
+    try:
+        assert backend.requests_per_call() == backend.rows_per_batch(60, greedy) == 5
+    finally:
+        backend.batch_size = None

@@ -11,14 +11,19 @@ from types import SimpleNamespace
 
 import pytest
 
-from stabtest.core.plan import GenerationParams, GenerationRequest, batches
+from stabtest.core.plan import (
+    GenerationParams,
+    GenerationPlan,
+    GenerationRequest,
+    batches,
+    even_batches,
+)
 from stabtest.core.settings import resolve_settings
 from stabtest.generation.backend import DEFAULT_REQUESTS_PER_CALL
 from stabtest.generation.batching import (
     ACCELERATOR_CAP,
     CPU_CAP,
     auto_batch_size,
-    even_batches,
     kv_bytes_per_token,
     score_bytes_per_row,
 )
@@ -44,6 +49,37 @@ def test_batches_keep_every_key_once_grouped_by_params_longest_first() -> None:
         assert lengths == sorted(lengths, reverse=True)
     ties = [key for key, r in flat if len(r.prompt) == 9]
     assert ties == ["k1", "k3"]  # stable: equal lengths keep plan order
+
+
+def test_batches_follow_the_backends_own_lengths_when_given() -> None:
+    prompts = ["aaaa", "b", "cc", "ddd", "eeeee"]
+    items = [(f"k{i}", GenerationRequest(p, GREEDY)) for i, p in enumerate(prompts)]
+    by_chars = [[key for key, _ in batch] for batch in batches(items, 2)]
+    assert by_chars == [["k4", "k0"], ["k3", "k2"], ["k1"]]
+    tokens = {"k0": 1, "k1": 9, "k2": 5, "k3": 2, "k4": 3}  # a tokenizer disagrees
+    by_tokens = [[key for key, _ in batch] for batch in batches(items, 3, tokens)]
+    assert by_tokens == [["k1", "k2", "k4"], ["k3", "k0"]]
+
+
+def test_the_runner_orders_by_what_the_backend_measures(tmp_path: Path) -> None:
+    from stabtest.generation.fake import FakeBackend
+    from stabtest.generation.runner import run_plan
+
+    seen: list[list[str]] = []
+
+    class Measuring(FakeBackend):
+        def prompt_lengths(self, requests):  # type: ignore[no-untyped-def]
+            return [-len(r.prompt) for r in requests]  # shortest "longest"
+
+        def generate(self, requests):  # type: ignore[no-untyped-def]
+            seen.append([r.prompt for r in requests])
+            return super().generate(requests)
+
+    backend = Measuring()
+    requests = [GenerationRequest("x" * n, GREEDY) for n in (3, 1, 2, 4)]
+    plan = GenerationPlan.build(backend.fingerprint(), requests)
+    run_plan(plan, backend, None, batch_size=2)
+    assert seen == [["x", "xx"], ["xxx", "xxxx"]]
 
 
 def _old_key(request: GenerationRequest, fingerprint: str) -> str:
@@ -144,17 +180,17 @@ def test_an_auto_generator_hands_the_backend_its_own_call_size(tmp_path: Path) -
     Generator(Counting(), batch_size=None)(
         [GenerationRequest(f"q{i}", GREEDY) for i in range(DEFAULT_REQUESTS_PER_CALL + 5)]
     )
-    assert seen == [DEFAULT_REQUESTS_PER_CALL, 5]  # a backend that names no size
+    assert seen == [35, 34]  # a backend that names no size: 64 at most, filled evenly
     seen.clear()
     sized = Sized()
     generator = Generator(sized, batch_size=None, cache=Cache(tmp_path / "cache.sqlite"))
     generator([GenerationRequest(f"p{i}", GREEDY) for i in range(25)])
-    assert seen == [10, 10, 5]
+    assert seen == [9, 8, 8]
     generator([GenerationRequest(f"p{i}", GREEDY) for i in range(25)])  # all cached
     assert sized.asked == 1  # never asked when nothing is generated
     seen.clear()
     Generator(Sized(), batch_size=4)([GenerationRequest(f"r{i}", GREEDY) for i in range(6)])
-    assert seen == [4, 2]  # the user's size wins
+    assert seen == [3, 3]  # the user's size wins
 
 
 def test_row_seeds_depend_on_the_request_alone() -> None:
