@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from overhead import ENV, PARAREL, TRUTHFULQA, build_open_suite, build_suite  # noqa: E402
 
-from stabtest.generation.batching import even_batches  # noqa: E402
+from stabtest.core.plan import even_batches  # noqa: E402
 
 
 def plan_prompts(suite: str) -> list[str]:
