@@ -142,8 +142,8 @@ def batches(
     padded batch pads to its longest prompt, so similar lengths together waste the least,
     and the longest go first so memory trouble shows at once. Answers map back by key, so
     order is free. `lengths` (key -> the backend's own measure, tokens for the hf backend)
-    orders them; without it characters stand in (core has no tokenizer), which on ParaRel
-    grouped prompts of 49-64 tokens where tokens give 41-64, and cost 12% more time."""
+    orders them; without it characters stand in (core has no tokenizer): on ParaRel,
+    batches ordered by characters were padded to 49-64 tokens, by tokens to 41-64."""
     groups: dict[GenerationParams, list[tuple[str, GenerationRequest]]] = {}
     for item in items:
         groups.setdefault(item[1].params, []).append(item)
