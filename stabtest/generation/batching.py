@@ -7,15 +7,15 @@ the prompt's prefill (heads x prompt tokens squared x dtype size, one layer at a
 which outgrow the cache for long prompts. Rows that fit in `FREE_SHARE` of the free memory
 are used, capped at `ACCELERATOR_CAP` on a GPU and `CPU_CAP` on a CPU.
 
-Why those caps (measured on 2 cores with SmolLM2-135M, greedy, float32): a decode step
-reads every weight once whatever the rows, so rows share that cost. One step took 33 ms
-for 1 row, 95 ms for 32 (3.0 ms a row), 224 ms for 96 (2.3) and 274 ms for 128 (2.14);
-192 rows cost 2.15 ms a row and 256 rows 2.25, so more rows stop paying at 128. Whole
-plans agree: 96 open questions with 128 new tokens took 43.2 s in batches of 32 and
-32.7 s in one batch of 96; 955 ParaRel prompts with 16 new tokens 68.7 s (32 rows),
-63.5 s (64) and 57.7 s (128), with the same answers every time. Batches are filled
-evenly (`stabtest.core.plan.even_batches`), so a plan one row over the cap never leaves a
-batch of one. An explicit `--stab-batch-size N` is used as given.
+Why those caps (`benchmarks/batch_rows.py`, 2 cores, SmolLM2-135M, greedy, float32): a
+decode step reads every weight once whatever its rows, so rows share that cost. A step took
+33.5 ms for 1 row, 105.5 ms for 32 (3.3 ms a row), 226.7 ms for 96 (2.4), 284 ms for 128
+(2.2) and 2.2 ms a row again at 192; prefilling 256 rows took 2.6 times as long as 128.
+Whole plans agree: 96 open questions with 128 new tokens took 43.3 s in batches of 32 and
+32.8 s in one of 96; 955 ParaRel prompts with 16 new tokens 71.5 s (32 rows), 64.6 s (64)
+and 58.3 s (128), with the same answers at every size. Batches are filled evenly
+(`stabtest.core.plan.even_batches`), so a plan one row over the cap never leaves a batch
+of one. An explicit `--stab-batch-size N` is used as given.
 """
 
 from __future__ import annotations
