@@ -323,7 +323,7 @@ class Session:
             {text: vectors[len(texts) + i] for i, text in enumerate(refs)},
             self.settings.semantic_threshold,
         )
-        labels = [self._gold_label(reg, a.variant, a.text) for a in answers]
+        labels = [self._gold_label(reg, a.variant, a.text, len(a.history)) for a in answers]
         return judge_case(evidence, self.ensemble, labels)
 
     def _judge_conversation(self, reg: Registered) -> CaseOutcome:
@@ -458,10 +458,13 @@ class Session:
         )
         return CaseOutcome(result, variants)
 
-    def _gold_label(self, reg: Registered, variant: Variant, text: str) -> GoldLabel | None:
+    def _gold_label(
+        self, reg: Registered, variant: Variant, text: str, turn: int
+    ) -> GoldLabel | None:
         if self.gold is None:
             return None
-        return self.gold.lookup(variant_uid(reg.scope, reg.case.id, variant.id), answer_hash(text))
+        uid = variant_uid(reg.scope, reg.case.id, variant.id)
+        return self.gold.lookup(uid, answer_hash(text, turn))
 
 
 def reference_texts(case: Case) -> list[str]:

@@ -28,10 +28,15 @@ Category = Literal["semantic_divergence", "hallucination", "reasoning_breakdown"
 _SPACE = re.compile(r"\s+")
 
 
-def answer_hash(text: str) -> str:
+def answer_hash(text: str, turn: int = 0) -> str:
     """Identity of an answer for gold labels: whitespace-normalised, case kept (a changed
-    answer must be judged afresh, a re-wrapped one need not)."""
-    return hashlib.sha256(_SPACE.sub(" ", text).strip().encode()).hexdigest()[:16]
+    answer must be judged afresh, a re-wrapped one need not). A later conversation turn
+    (0-based `turn` > 0) is part of it: "Yes." to two different questions of one variant
+    are two answers for a human, while single prompts and first turns keep their key."""
+    normal = _SPACE.sub(" ", text).strip()
+    if turn:
+        normal = f"turn {turn}\0{normal}"
+    return hashlib.sha256(normal.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -79,7 +84,7 @@ class AnswerResult:
     @computed_field  # type: ignore[prop-decorator]
     @property
     def hash(self) -> str:
-        return answer_hash(self.text)
+        return answer_hash(self.text, self.turn)
 
 
 @dataclass(frozen=True)

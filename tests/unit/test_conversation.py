@@ -458,3 +458,31 @@ def test_the_llm_judge_reads_a_turn_with_the_conversation_before_it(tmp_path: Pa
     from stabtest.annotators.llm_judge import judge_prompt
 
     assert judge_prompt(case.turn_view(0), "Paris.").startswith("Question: What is the capital")
+
+
+def test_a_human_label_on_one_turn_leaves_the_same_text_at_another_turn_alone(
+    tmp_path: Path,
+) -> None:
+    from stabtest.core.results import GoldLabel, answer_hash
+
+    asked: list[str] = []
+
+    class Gold:
+        def lookup(self, uid: str, digest: str) -> GoldLabel | None:
+            asked.append(digest)
+            if uid.endswith("[v0]") and digest == answer_hash("Paris.", turn=2):
+                return GoldLabel(uid, digest, stable=False, correct=False, annotator="ann")
+            return None
+
+    stab, _ = make_session(
+        tmp_path, {"capital": "Paris.", "river": "The Seine.", "remind me": "Paris."}
+    )
+    stab.gold = Gold()
+    stab.register("s", conversation())
+    v0 = stab.outcome("s", "paris").variants["v0"]
+    first, _, recall = v0.answers
+    assert first.text == recall.text == "Paris."
+    assert (first.verdict.outcome, first.verdict.source) == ("pass", "auto")
+    assert (recall.verdict.outcome, recall.verdict.source) == ("fail", "human")
+    assert first.hash == answer_hash("Paris.") != recall.hash  # single-turn keys unchanged
+    assert recall.hash == answer_hash("Paris.", turn=2) and recall.hash in asked
