@@ -121,13 +121,10 @@ def asked(variant: VariantResult, answer: AnswerResult) -> str:
     being judged, with the same thread's earlier answers (`User:` / `Assistant:` lines)."""
     if not variant.turns:
         return variant.prompt
-    said = {a.turn: a.text for a in variant.answers if a.sample == answer.sample}
     lines = []
-    for turn in range(answer.turn + 1):
-        lines.append(f"User: {variant.turns[turn]}")
-        if turn < answer.turn:
-            lines.append(f"Assistant: {said.get(turn, '')}")
-    return "\n".join(lines)
+    for user, said in variant.history(answer):
+        lines += [f"User: {user}", f"Assistant: {said}"]
+    return "\n".join([*lines, f"User: {variant.asked(answer)}"])
 
 
 def task_for(

@@ -131,6 +131,18 @@ class VariantResult:
         kind = f"{self.family} {self.attack}" if self.attack else self.family
         return f"{kind}: {' + '.join(self.operators)}" if self.operators else kind
 
+    def asked(self, answer: AnswerResult) -> str:
+        """The user message `answer` answers: the prompt, or its conversation turn."""
+        return self.turns[answer.turn] if self.turns else self.prompt
+
+    def history(self, answer: AnswerResult) -> tuple[tuple[str, str], ...]:
+        """The (user, assistant) exchanges before `answer` in its thread (same sample):
+        what the model had read when it answered; empty for a single prompt."""
+        if not self.turns:
+            return ()
+        said = {a.turn: a.text for a in self.answers if a.sample == answer.sample}
+        return tuple((self.turns[turn], said.get(turn, "")) for turn in range(answer.turn))
+
 
 @dataclass(frozen=True)
 class CaseMetrics:
@@ -206,6 +218,16 @@ class TrainingExample:
     uid: str = ""
     family: str = ""
     rejected: str | None = None
+    history: tuple[tuple[str, str], ...] = ()
+    """In a conversation, the (user, assistant) exchanges before `prompt`, as the model
+    saw them: the example teaches the answer in that context."""
+
+    def messages(self) -> list[dict[str, str]]:
+        """The prompt as chat messages, conversation history first (TRL's format)."""
+        out: list[dict[str, str]] = []
+        for user, said in self.history:
+            out += [{"role": "user", "content": user}, {"role": "assistant", "content": said}]
+        return [*out, {"role": "user", "content": self.prompt}]
 
 
 @dataclass(frozen=True)

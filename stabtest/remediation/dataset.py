@@ -9,8 +9,11 @@ For every failed answer of a trainable variant (see split.py):
 - DPO: chosen = that answer, rejected = the failed answer actually given. Human labels
   also give pairs directly: a passing and a failing answer of the same case.
 Stability failures (semantic divergence, session drift) weigh `stability_weight` times a
-plain failure. Conversations (multi-turn variants) are left out: a turn's answer depends on
-the turns before it, which a prompt/completion example cannot hold.
+plain failure. In a conversation each turn is its own example, its prompt carrying the
+thread's earlier exchanges as the model saw them (TRL's conversational format), and its
+consistent answer is the most common right answer at that turn (a later turn's reference
+is not in the report, so with no right answer and no human correction there is nothing
+to teach).
 """
 
 from __future__ import annotations
@@ -44,14 +47,16 @@ class DataOptions:
     0 turns replay off."""
 
 
-def consistent_answer(variants: Iterable[VariantResult], reference: str | None) -> str | None:
-    """The case's most common answer judged right (by a human or the judges), else one
-    written from the reference."""
+def consistent_answer(answers: Iterable[AnswerResult], reference: str | None) -> str | None:
+    """The most common of `answers` judged right (by a human or the judges), else one
+    written from the reference. A right answer that failed only because other wordings
+    disagreed with it (semantic divergence) still counts: it is right, and the point of
+    the example is that every wording gets it."""
     right = Counter(
         " ".join(a.text.split())
-        for v in variants
-        for a in v.answers
-        if a.correct and a.verdict.outcome != "fail"
+        for a in answers
+        if a.correct
+        and (a.verdict.outcome != "fail" or a.verdict.category == "semantic_divergence")
     )
     if right:
         return right.most_common(1)[0][0]
@@ -76,27 +81,34 @@ def build_examples(
     held = tuple(held_ops)
     by_case: dict[str, list[VariantResult]] = {}
     for variant in variants:
-        if variant.turns:  # a turn's answer depends on its history: not a prompt/completion
-            continue
         by_case.setdefault(variant.case_uid, []).append(variant)
     examples: list[TrainingExample] = []
     for case_variants in by_case.values():
-        target = consistent_answer(case_variants, case_variants[0].reference)
+        turns = {a.turn for v in case_variants for a in v.answers}
+        targets = {
+            turn: consistent_answer(
+                (a for v in case_variants for a in v.answers if a.turn == turn),
+                case_variants[0].reference if turn == 0 else None,
+            )
+            for turn in turns
+        }
         for variant in case_variants:
             if not trainable(variant, held):
                 continue
             for answer in variant.answers:
+                target = targets[answer.turn]
                 label = gold.get((variant.uid, answer.hash))
                 human = label.outcome if label is not None else None
                 if human == "pass" or (human is None and answer.verdict.outcome == "pass"):
                     if options.replay_weight > 0 and (answer.correct or human == "pass"):
                         examples.append(
                             TrainingExample(
-                                prompt=variant.prompt,
+                                prompt=variant.asked(answer),
                                 completion=answer.text.strip(),
                                 weight=options.replay_weight,
                                 uid=f"{variant.uid}#{answer.hash}",
                                 family="replay",
+                                history=variant.history(answer),
                             )
                         )
                     continue
@@ -113,12 +125,13 @@ def build_examples(
                     continue
                 examples.append(
                     TrainingExample(
-                        prompt=variant.prompt,
+                        prompt=variant.asked(answer),
                         completion=completion,
                         weight=_weight(answer, options),
                         uid=f"{variant.uid}#{answer.hash}",
                         family=variant.family,
                         rejected=answer.text,
+                        history=variant.history(answer),
                     )
                 )
     return examples
@@ -151,7 +164,7 @@ def write_jsonl(path: Path, examples: Iterable[TrainingExample], kind: str) -> i
 
 
 def record(example: TrainingExample, kind: str) -> dict[str, object]:
-    prompt = [{"role": "user", "content": example.prompt}]
+    prompt = example.messages()
     if kind == "sft":
         completion = [{"role": "assistant", "content": example.completion}]
         return {"prompt": prompt, "completion": completion, "weight": example.weight}

@@ -57,23 +57,12 @@ class TrainResult:
         return len(self.losses) >= 2 and self.losses[-1] < self.losses[0]
 
 
-def _messages(text: str, role: str) -> list[dict[str, str]]:
-    return [{"role": role, "content": text}]
-
-
 def _dataset(examples: Sequence[TrainingExample], method: Method) -> Any:
     from datasets import Dataset
 
-    rows: list[dict[str, Any]] = []
-    for e in examples:
-        row: dict[str, Any] = {"prompt": _messages(e.prompt, "user"), "weight": float(e.weight)}
-        if method == "sft":
-            row["completion"] = _messages(e.completion, "assistant")
-        else:
-            row["chosen"] = _messages(e.completion, "assistant")
-            row["rejected"] = _messages(e.rejected or "", "assistant")
-        rows.append(row)
-    return Dataset.from_list(rows)
+    from stabtest.remediation.dataset import record
+
+    return Dataset.from_list([record(example, method) for example in examples])
 
 
 def weighted_loss(model: Any, inputs: dict[str, Any], weights: Any) -> tuple[Any, Any]:

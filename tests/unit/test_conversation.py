@@ -307,11 +307,8 @@ def test_a_crashed_run_recovers_a_conversation_whose_turns_all_reached_the_cache
 # -- downstream: Label Studio tasks, remediation data ------------------------------------
 
 
-def test_tasks_show_the_conversation_up_to_the_judged_answer_and_training_skips_it(
-    tmp_path: Path,
-) -> None:
+def test_tasks_show_the_conversation_up_to_the_judged_answer(tmp_path: Path) -> None:
     from stabtest.adjudication.tasks import task_for
-    from stabtest.remediation.dataset import build_examples
 
     stab, _ = make_session(tmp_path, {"capital of france": "Lyon.", "are you sure": "Paris."})
     stab.register("s", conversation(challenge=True))
@@ -327,7 +324,60 @@ def test_tasks_show_the_conversation_up_to_the_judged_answer_and_training_skips_
         "Assistant: Lyon.",
         f"User: {CHALLENGE_PROMPT}",
     ]
-    assert v0.outcome == "fail" and build_examples([v0], {}, ()) == []
+
+
+def test_a_drifted_turn_trains_in_its_thread_on_the_right_answer_at_that_turn(
+    tmp_path: Path,
+) -> None:
+    from stabtest.remediation.dataset import DataOptions, build_examples, record
+
+    stab, _ = make_session(
+        tmp_path,
+        {
+            "What is the capital of France?": "Paris.",
+            "capital of France?": "Paris.",
+            "capital of France.": "Paris.",
+            "river": "The Seine.",
+            "User: What is the capital of France?\nAssistant: Paris.\nUser: What river "
+            "flows through it?\nAssistant: The Seine.\nUser: Remind me, what is the capital "
+            "of France?\nAssistant:": "Lyon.",
+            "remind me": "Paris.",
+        },
+    )
+    three = PARIS.replace(
+        "paraphrases: [Which city is the capital of France?]",
+        "paraphrases: [Which city is the capital of France?, Name the capital of France.]",
+    ).replace(
+        "paraphrases: [Which river runs through that city?]",
+        "paraphrases: [Which river runs through that city?, Name its river.]\n"
+        "        reference: Seine",
+    )
+    stab.register("s", conversation(three))
+    variants = list(stab.outcome("s", "paris").variants.values())
+    assert len(variants) == 3
+    [drifted] = build_examples(variants, {}, (), DataOptions(replay_weight=0))
+    assert (drifted.prompt, drifted.completion, drifted.rejected) == (
+        "Remind me, what is the capital of France?",
+        "Paris.",  # the most common right answer at the recall turn (v1's)
+        "Lyon.",
+    )
+    assert drifted.history == (
+        ("What is the capital of France?", "Paris."),
+        ("What river flows through it?", "The Seine."),
+    )
+    assert drifted.weight == DataOptions().stability_weight  # session drift
+    assert [m["role"] for m in record(drifted, "sft")["prompt"]] == [  # type: ignore[union-attr]
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+        "user",
+    ]
+    replayed = build_examples(variants, {}, (), DataOptions())
+    replay = {(e.prompt, e.history) for e in replayed if e.family == "replay"}
+    thread = (("Which city is the capital of France?", "Paris."),)
+    assert ("Which river runs through that city?", thread) in replay  # v1 (v2 held out)
+    assert {len(history) for _, history in replay} == {0, 1}  # turn 3's answers failed
 
 
 def test_backends_send_the_whole_conversation_and_screen_its_length() -> None:
