@@ -183,6 +183,17 @@ def load_cases(settings: Settings, wanted: set[str]) -> list[tuple[str, Case]]:
     return found
 
 
+def trained_texts(examples: Sequence[TrainingExample]) -> set[str]:
+    """Every user message training read, whitespace-normalised: the prompts, and in a
+    conversation the earlier questions of the thread. A rerun variant asking one of these
+    is not unseen."""
+    return {
+        " ".join(text.split())
+        for example in examples
+        for text in (example.prompt, *(user for user, _ in example.history))
+    }
+
+
 def _unseen(trained: set[str]) -> Callable[..., tuple[Variant, ...]]:
     def modify(*, case: Case, variants: tuple[Variant, ...]) -> tuple[Variant, ...]:
         return tuple(
@@ -225,7 +236,7 @@ def remediate(
     held_ops = held_out_operators(OPERATORS)
     examples = training_examples(settings, options, hp.method)
     trained_cases = {e.uid.split("[", 1)[0] for e in examples}
-    trained_prompts = {" ".join(e.prompt.split()) for e in examples}
+    trained_prompts = trained_texts(examples)
     progress(f"remediation: {len(examples)} training example(s) from {len(trained_cases)} case(s)")
 
     from stabtest.generation.hf import HFBackend

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from stabtest.core.results import AnswerResult, GoldLabel, VariantResult, Verdict
+from stabtest.core.results import (
+    AnswerResult,
+    GoldLabel,
+    TrainingExample,
+    VariantResult,
+    Verdict,
+)
 from stabtest.remediation import models
 from stabtest.remediation.dataset import (
     DataOptions,
@@ -195,3 +201,19 @@ def test_replay_trains_on_the_models_own_right_answers_when_asked() -> None:
     assert all(e.rejected is not None for e in select(mixed, "dpo"))
     with pytest.raises(NoTrainingData):  # replay alone is not a reason to train
         require_examples(select(replay, "sft"), DataOptions())
+
+
+def test_a_conversations_earlier_questions_count_as_trained() -> None:
+    from stabtest.remediation.loop import trained_texts
+
+    examples = [
+        TrainingExample("What is  the capital?", "Paris."),
+        TrainingExample(
+            "Remind me?", "Paris.", history=(("Which city\nis the capital?", "Paris."),)
+        ),
+    ]
+    assert trained_texts(examples) == {
+        "What is the capital?",
+        "Remind me?",
+        "Which city is the capital?",  # read in training as the thread's first turn
+    }
