@@ -444,6 +444,7 @@ class Session:
                 rejected=variant.rejected,
                 turns=variant.turns,
                 attack=variant.attack,
+                references=tuple(turn.reference for turn in case.turns),
             )
         gate = gate_case(metrics, case.thresholds, self.settings.max_si, self.settings.min_fc)
         result = CaseResult(

@@ -105,6 +105,9 @@ class VariantResult:
     turns: tuple[str, ...] = ()
     """A conversation's user messages (`prompt` is the first); empty for one prompt."""
     attack: str | None = None
+    references: tuple[str | None, ...] = ()
+    """A conversation's reference at each turn (a recall turn's is the recalled turn's;
+    `reference` is the first); empty for one prompt."""
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -130,6 +133,10 @@ class VariantResult:
         """Where the prompt came from, for people: `rule: typo`, `adversarial char: ...`."""
         kind = f"{self.family} {self.attack}" if self.attack else self.family
         return f"{kind}: {' + '.join(self.operators)}" if self.operators else kind
+
+    def reference_at(self, turn: int) -> str | None:
+        """The reference the answers at `turn` (0-based) are judged against."""
+        return self.references[turn] if self.references else self.reference
 
     def asked(self, answer: AnswerResult) -> str:
         """The user message `answer` answers: the prompt, or its conversation turn."""

@@ -358,7 +358,7 @@ def test_a_drifted_turn_trains_in_its_thread_on_the_right_answer_at_that_turn(
     [drifted] = build_examples(variants, {}, (), DataOptions(replay_weight=0))
     assert (drifted.prompt, drifted.completion, drifted.rejected) == (
         "Remind me, what is the capital of France?",
-        "Paris.",  # the most common right answer at the recall turn (v1's)
+        "Paris.",  # the recall turn's reference: its right answers failed (divergence)
         "Lyon.",
     )
     assert drifted.history == (
