@@ -35,6 +35,16 @@ cases:
     prompt: At what temperature in Celsius does water boil at sea level?
     reference: "100"
     kind: numeric
+  - id: france-thread
+    turns:
+      - prompt: What is the capital of France?
+        reference: Paris
+        incorrect: [Lyon]
+        paraphrases: [Which city is the capital of France?, Name the capital of France.]
+      - prompt: Which river flows through that city?
+        reference: Seine
+      - prompt: Remind me, what is the capital of France?
+        recall: 1
 """
 
 
@@ -59,11 +69,14 @@ def test_a_round_trains_reruns_held_out_variants_and_gates(
 ) -> None:
     run_suites(project)
     assert main(["export", "sft", "-o", "sft.jsonl"]) == 0
-    trained = {
-        json.loads(line)["prompt"][0]["content"]
-        for line in Path("sft.jsonl").read_text().splitlines()
-    }
+    rows = [json.loads(line) for line in Path("sft.jsonl").read_text().splitlines()]
+    trained = {row["prompt"][0]["content"] for row in rows}
     assert trained
+    threads = [row["prompt"] for row in rows if len(row["prompt"]) > 1]
+    assert threads  # conversation turns train in their thread: user, assistant, ..., user
+    for thread in threads:
+        roles = [message["role"] for message in thread]
+        assert roles == ["user", "assistant"] * (len(roles) // 2) + ["user"]
     code = main(["remediate", "--steps", "12", "--eval-variants", "3"])
     out = capsys.readouterr().out
     report = json.loads((project / "reports" / "remediation.json").read_text())
