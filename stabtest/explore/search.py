@@ -11,7 +11,10 @@ break.
 A candidate breaks when, judged beside the original prompt by the session's judges, its
 answer's verdict is `fail`: wrong against the case's reference, or diverging from the
 original's answer. An `escalate` (the judges unsure) is not a break. The original is
-judged first, alone: if its own verdict is `fail` there is nothing to explore.
+judged first, alone: if its own verdict is `fail` there is nothing to explore. In a
+conversation the opening question is perturbed and the whole thread is asked: it breaks
+at its first failing turn (wrong, diverging from the original thread at that turn, or a
+recall turn drifting).
 
 Every answer goes through the session's generator, so its cache: a candidate met twice
 (many draws give the same text) costs one generation, and a rerun replays. The budget
@@ -102,15 +105,19 @@ class Judged:
     answer: str
     verdict: Verdict
     correct: bool | None
+    turn: int = 0
+    """In a conversation, the turn (0-based) of the answer: the first that failed."""
 
     @property
     def breaks(self) -> bool:
         return self.verdict.outcome == "fail"
 
     def why(self) -> str:
-        """The judges' reason, with the failure category when there is one."""
+        """The judges' reason, with the failure category when there is one (and the turn,
+        in a conversation)."""
         category = f"{self.verdict.category}: " if self.verdict.category else ""
-        return f"{category}{self.verdict.reason}"
+        turn = f"turn {self.turn + 1}: " if self.turn else ""
+        return f"{turn}{category}{self.verdict.reason}"
 
 
 @dataclass(frozen=True)
@@ -178,11 +185,6 @@ class Explorer:
     uses no example database, so nothing is replayed or stored."""
 
     def __post_init__(self) -> None:
-        if self.case.turns:
-            raise StabtestError(
-                f"{self.scope}::{self.case.id} is a conversation ('turns' or 'challenge'): "
-                "explore searches single-prompt cases only"
-            )
         self.operators = resolve_operators(self.operators)  # ValueError names a bad one
         if self.max_depth < 1:
             raise ValueError(f"max depth must be >= 1, got {self.max_depth}")
@@ -327,7 +329,7 @@ class Explorer:
             self.usage.cache_hits += int(cached)
         self._probes += 1
         scope = f"{self.scope}#explore{self._probes}"
-        probe = self.probe.model_copy(update={"paraphrases": (text,) if beside_original else ()})
+        probe = worded(self.probe, (text,) if beside_original else ())
         self.session.register(scope, probe)
         try:
             outcome = self.session.outcome(scope, probe.id)
@@ -339,8 +341,10 @@ class Explorer:
         finally:
             self.usage.generations += self.session.take_stats().generated
         variant = list(outcome.variants.values())[-1]
-        answer = variant.answers[0]
-        judged = Judged(text, answer.text, answer.verdict, answer.correct)
+        # a conversation breaks at its first failing turn (one answer for a single prompt)
+        answer = next((a for a in variant.answers if a.verdict.outcome == "fail"), None)
+        answer = answer or variant.answers[0]
+        judged = Judged(text, answer.text, answer.verdict, answer.correct, answer.turn)
         self._judged[text] = judged
         return judged
 
@@ -360,18 +364,30 @@ class Explorer:
 
 
 def greedy(case: Case) -> Case:
-    """The case as explore asks it: one greedy answer per prompt, its own paraphrases,
-    rule perturbations, model paraphrases and attacks left out (only the probe's prompts
-    run)."""
+    """The case as explore asks it: one greedy answer per prompt, its own paraphrases
+    (every turn's, in a conversation), rule perturbations, model paraphrases and attacks
+    left out (only the probe's prompts run)."""
     sampling = case.sampling.model_copy(update={"temperature": 0.0, "samples": 1})
-    return case.model_copy(
+    bare = case.model_copy(
         update={
             "sampling": sampling,
-            "paraphrases": (),
             "perturbations": Perturbations(),
             "model_paraphrases": ModelParaphrases(),
             "adversarial": Adversarial(),
         }
+    )
+    return worded(bare, ())
+
+
+def worded(case: Case, paraphrases: tuple[str, ...]) -> Case:
+    """`case` with these paraphrases of its prompt: a conversation's opening question
+    (its later turns as written, so each candidate is one whole thread)."""
+    if not case.turns:
+        return case.model_copy(update={"paraphrases": paraphrases})
+    first, *rest = case.turns
+    later = [turn.model_copy(update={"paraphrases": ()}) for turn in rest]
+    return case.model_copy(
+        update={"turns": (first.model_copy(update={"paraphrases": paraphrases}), *later)}
     )
 
 

@@ -1,4 +1,5 @@
-"""Add a found wording to its case in the suite file as a paraphrase: a regression test.
+"""Add a found wording to its case in the suite file as a paraphrase: a regression test
+(in a conversation, a paraphrase of its first turn, the one explore perturbs).
 
 The file is edited as text, not re-dumped: the new item is inserted where the YAML parser
 says the case's `paraphrases` end (or a `paraphrases` key is added after the case's last
@@ -45,18 +46,23 @@ def add_paraphrase(path: Path, case_id: str, text: str, display: str | None = No
     if index is None:
         raise SuiteError(shown, f"no case {case_id!r} (cases: {_ids(suite.cases)})")
     case = suite.cases[index]
-    if text == case.prompt or text in case.paraphrases:
+    if text == case.prompt or text in _paraphrases(case):
         return WriteBack(path, case_id, added=False)
     with path.open(encoding="utf-8", newline="") as handle:  # keep \r\n as it is
         source = handle.read()
-    edited = _insert(source, shown, index, [*case.paraphrases, text])
+    edited = _insert(source, shown, _target(source, index), [*_paraphrases(case), text])
     check = parse_suite(edited, shown, operators=OPERATORS).cases[index]
-    if check.id != case_id or check.paraphrases != (*case.paraphrases, text):
+    if check.id != case_id or _paraphrases(check) != (*_paraphrases(case), text):
         raise SuiteError(
             shown, f"could not add the paraphrase to case {case_id!r} by editing the text"
         )
     _replace(path, edited)
     return WriteBack(path, case_id, added=True, line=_last_paraphrase_line(edited, index))
+
+
+def _paraphrases(case: Case) -> tuple[str, ...]:
+    """The wordings of what explore perturbs: the prompt, or a conversation's opening."""
+    return case.turns[0].paraphrases if case.turns else case.paraphrases
 
 
 def _ids(cases: Sequence[Case]) -> str:
@@ -71,17 +77,26 @@ def _case_node(source: str, index: int) -> yaml.Node:
     return node
 
 
+def _target(source: str, index: int) -> yaml.Node:
+    """The mapping that holds the paraphrases: the case, or its first turn."""
+    node = _case_node(source, index)
+    turns = _value(node, "turns")
+    if isinstance(turns, yaml.SequenceNode) and turns.value:
+        first: yaml.Node = turns.value[0]
+        return first
+    return node
+
+
 def _last_paraphrase_line(source: str, index: int) -> int | None:
-    own = _value(_case_node(source, index), "paraphrases")
+    own = _value(_target(source, index), "paraphrases")
     if not isinstance(own, yaml.SequenceNode) or not own.value:
         return None
     return int(own.value[-1].start_mark.line) + 1
 
 
-def _insert(source: str, shown: str, index: int, items: list[str]) -> str:
-    """The source with the new item (`items[-1]`) in place."""
+def _insert(source: str, shown: str, node: yaml.Node, items: list[str]) -> str:
+    """The source with the new item (`items[-1]`) in place in `node`'s paraphrases."""
     newline = "\r\n" if "\r\n" in source else "\n"
-    node = _case_node(source, index)
     if not isinstance(node, yaml.MappingNode):
         raise SuiteError(shown, "the case is not a plain mapping", line=node.start_mark.line + 1)
     own = _value(node, "paraphrases")

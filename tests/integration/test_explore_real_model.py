@@ -64,3 +64,37 @@ def test_explore_finds_shrinks_and_writes_back_a_break(
     assert hits is not None and hits[1] == hits[2]
     assert f"  variant:  {variant!r}" in out
     assert load_suite(suite).case("capital-of-france").paraphrases == (variant,)
+
+
+THREAD = """\
+suite: real
+defaults:
+  sampling: {temperature: 0.0, max_new_tokens: 16}
+cases:
+  - id: paris-thread  # asked, then asked again
+    turns:
+      - prompt: What is the capital of France?
+        reference: Paris
+        incorrect: [Lyon, Marseille]
+      - prompt: Remind me, what is the capital of France?
+        recall: 1
+"""
+
+
+def test_explore_breaks_a_conversation_through_its_opening_question(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    suite = tmp_path / "suites" / "real.yaml"
+    suite.parent.mkdir()
+    suite.write_text(THREAD, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    args = ["explore", "suites/real.yaml::paris-thread", "--operators", OPERATORS]
+    assert main([*args, "--max-generations", "20", "--max-depth", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "  answer:   The capital of France is Paris." in out  # the original thread passes
+    assert "breaks:   fail" in out
+    case = load_suite(suite).case("paris-thread")
+    [variant] = case.turns[0].paraphrases  # written where explore perturbed: turn 1
+    assert variant != case.prompt and f"  variant:  {variant!r}" in out
+    assert case.turns[1].paraphrases == ()
+    assert "  - id: paris-thread  # asked, then asked again\n" in suite.read_text()

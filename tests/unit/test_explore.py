@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from stabtest.core.errors import StabtestError
 from stabtest.core.plan import GenerationRequest
 from stabtest.core.settings import Settings
 from stabtest.core.suite import Case
@@ -173,11 +172,49 @@ def test_bad_options_are_refused_before_any_generation(tmp_path: Path) -> None:
         run(tmp_path, distracted, max_depth=0)
 
 
-def test_a_conversation_is_refused_by_name(tmp_path: Path) -> None:
-    talk = FRANCE.model_copy(update={"id": "talk"})
-    talk = Case.model_validate({**talk.model_dump(exclude={"line"}), "challenge": True})
-    with pytest.raises(StabtestError, match=r"s\.yaml::talk is a conversation"):
-        Explorer(session(tmp_path, distracted), "s.yaml", talk)
+TALK = Case.model_validate(
+    {
+        "id": "talk",
+        "turns": [
+            {
+                "prompt": "What is the capital of France?",
+                "reference": "Paris",
+                "incorrect": ["Lyon"],
+            },
+            {"prompt": "What river flows through it?"},
+            {"prompt": "Remind me, what is the capital of France?", "recall": 1},
+        ],
+    }
+)
+
+
+class Threaded(FakeBackend):
+    """Right at every turn, unless the thread opened with an irrelevant sentence: then
+    the recall turn says Lyon (the opening answer itself stays right)."""
+
+    def fingerprint(self) -> str:
+        return "threaded"
+
+    def answer(self, request: GenerationRequest) -> str:
+        opening = request.history[0][0] if request.history else request.prompt
+        if "river" in request.prompt:
+            return "The Seine."
+        if request.history and any(s in opening for s in _DISTRACTORS):
+            return "It is Lyon."
+        return RIGHT
+
+
+def test_a_conversation_breaks_at_its_first_failing_turn(tmp_path: Path) -> None:
+    generator = Generator(Threaded(), cache=Cache(":memory:"))
+    settings = Settings(backend="fake", embedder="lexical", rootdir=str(tmp_path))
+    stab = Session(settings, generator=generator, embedder=LexicalEmbedder())
+    result = Explorer(stab, "s.yaml", TALK, Budget(max_generations=60), seed=0).run()
+    assert result.status == "found" and result.finding is not None
+    assert result.finding.operators == ("distractor",)
+    judged = result.finding.judged
+    assert (judged.turn, judged.answer) == (2, "It is Lyon.")  # the recall turn, 0-based
+    assert judged.why().startswith("turn 3: ")
+    assert result.original.turn == 0 and not result.original.breaks
 
 
 @pytest.mark.parametrize(

@@ -145,3 +145,27 @@ def test_crlf_files_stay_crlf(tmp_path: Path) -> None:
 def test_an_unknown_case_is_named_with_the_known_ones(suite: Path) -> None:
     with pytest.raises(SuiteError, match=r"no case 'germany' \(cases: france, japan"):
         add_paraphrase(suite, "germany", "x")
+
+
+def test_a_conversation_gets_the_wording_as_a_paraphrase_of_its_first_turn(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "talk.yaml"
+    source = (
+        "cases:\n"
+        "  - id: talk  # a thread\n"
+        "    turns:\n"
+        "      - prompt: What is the capital of France?\n"
+        "        reference: Paris\n"
+        "      - prompt: Remind me?  # asked again\n"
+        "        recall: 1\n"
+    )
+    path.write_text(source)
+    written = add_paraphrase(path, "talk", "what is the capital of France?!")
+    assert written.added and written.line == 7
+    text = path.read_text()
+    assert text.count("# a thread") == 1 and "Remind me?  # asked again" in text
+    case = load_suite(path, "talk.yaml").cases[0]
+    assert case.turns[0].paraphrases == ("what is the capital of France?!",)
+    assert case.turns[1].paraphrases == ()
+    assert not add_paraphrase(path, "talk", "what is the capital of France?!").added
