@@ -34,13 +34,19 @@ cases:
 OPERATORS = "punctuation,casing,whitespace"
 
 
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> Path:
+    """A project whose only suite is `text`, as the working directory; the suite's path."""
+    suite = tmp_path / "suites" / "real.yaml"
+    suite.parent.mkdir()
+    suite.write_text(text, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    return suite
+
+
 def test_explore_finds_shrinks_and_writes_back_a_break(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    suite = tmp_path / "suites" / "real.yaml"
-    suite.parent.mkdir()
-    suite.write_text(SUITE, encoding="utf-8")
-    monkeypatch.chdir(tmp_path)
+    suite = project(tmp_path, monkeypatch, SUITE)
     args = ["explore", "suites/real.yaml::capital-of-france", "--operators", OPERATORS]
 
     assert main([*args, "--max-generations", "10", "--max-depth", "3"]) == 0
@@ -84,10 +90,7 @@ cases:
 def test_explore_breaks_a_conversation_through_its_opening_question(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    suite = tmp_path / "suites" / "real.yaml"
-    suite.parent.mkdir()
-    suite.write_text(THREAD, encoding="utf-8")
-    monkeypatch.chdir(tmp_path)
+    suite = project(tmp_path, monkeypatch, THREAD)
     args = ["explore", "suites/real.yaml::paris-thread", "--operators", OPERATORS]
     assert main([*args, "--max-generations", "20", "--max-depth", "3"]) == 0
     out = capsys.readouterr().out
