@@ -91,3 +91,34 @@ def test_a_negative_budget_is_a_usage_error(
     result = pytester.runpytest("--stab-explore=-1", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*setting --stab-explore: expected 0 or a positive integer*"])
+
+
+THREAD = """\
+suite: threads
+cases:
+  - id: france-thread
+    turns:
+      - prompt: What is the capital of France?
+        reference: Paris
+        incorrect: [Lyon]
+      - prompt: Remind me, what is the capital of France?
+        recall: 1
+"""
+
+
+def test_a_passed_conversation_is_explored_through_its_opening(
+    pytester: pytest.Pytester, stab_project: Writer
+) -> None:
+    stab_project({"threads.yaml": THREAD}, ANSWERS)
+    result = pytester.runpytest("--stab-explore=60", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)  # v0 + the case
+    report = read_report(pytester.path / "reports" / "stabtest.json")
+    assert report.explore is not None
+    (thread,) = report.explore
+    assert (thread.uid, thread.status, thread.operators) == (
+        "suites/threads.yaml::france-thread",
+        "found",
+        ("distractor",),
+    )
+    assert thread.prompt is not None and "What is the capital of France?" in thread.prompt
+    assert (pytester.path / "suites" / "threads.yaml").read_text() == THREAD
