@@ -14,6 +14,7 @@ from dataclasses import asdict
 from typing import Any
 
 from stabtest.adjudication import labeling_config as lc
+from stabtest.core.plan import conversation, transcript_lines
 from stabtest.core.results import AnswerResult, Outcome, VariantResult, Verdict, Vote
 
 MODEL_VERSION = "stabtest-auto"
@@ -121,10 +122,7 @@ def asked(variant: VariantResult, answer: AnswerResult) -> str:
     being judged, with the same thread's earlier answers (`User:` / `Assistant:` lines)."""
     if not variant.turns:
         return variant.prompt
-    lines = []
-    for user, said in variant.history(answer):
-        lines += [f"User: {user}", f"Assistant: {said}"]
-    return "\n".join([*lines, f"User: {variant.asked(answer)}"])
+    return "\n".join(transcript_lines(conversation(variant.history(answer), variant.asked(answer))))
 
 
 def task_for(

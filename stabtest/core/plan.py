@@ -76,15 +76,36 @@ class GenerationRequest:
     @property
     def messages(self) -> list[tuple[str, str]]:
         """The conversation as (role, text): history, then the current user message."""
-        out: list[tuple[str, str]] = []
-        for user, said in self.history:
-            out += [("user", user), ("assistant", said)]
-        return [*out, ("user", self.prompt)]
+        return conversation(self.history, self.prompt)
+
+    def chat(self) -> list[dict[str, str]]:
+        """Chat messages as templates and chat APIs take them, the system prompt first."""
+        system = self.params.system_prompt
+        return [*([{"role": "system", "content": system}] if system else []), *chat(self.messages)]
 
     @property
     def length(self) -> int:
         """Characters of the whole conversation: what a backend has to read."""
         return len(self.prompt) + sum(len(u) + len(a) for u, a in self.history)
+
+
+def conversation(history: Iterable[tuple[str, str]], prompt: str) -> list[tuple[str, str]]:
+    """(role, text) messages: each (user, assistant) exchange of `history`, then `prompt`
+    as the user's."""
+    out: list[tuple[str, str]] = []
+    for user, said in history:
+        out += [("user", user), ("assistant", said)]
+    return [*out, ("user", prompt)]
+
+
+def chat(messages: Iterable[tuple[str, str]]) -> list[dict[str, str]]:
+    """(role, text) messages as chat dicts (`{"role": ..., "content": ...}`)."""
+    return [{"role": role, "content": text} for role, text in messages]
+
+
+def transcript_lines(messages: Iterable[tuple[str, str]]) -> list[str]:
+    """(role, text) messages as `User: ...` / `Assistant: ...` lines."""
+    return [f"{role.capitalize()}: {text}" for role, text in messages]
 
 
 def transcript(request: GenerationRequest) -> str:
@@ -93,8 +114,7 @@ def transcript(request: GenerationRequest) -> str:
     single-turn request is its prompt alone, as before."""
     if not request.history:
         return request.prompt
-    lines = [f"{role.capitalize()}: {text}" for role, text in request.messages]
-    return "\n".join([*lines, "Assistant:"])
+    return "\n".join([*transcript_lines(request.messages), "Assistant:"])
 
 
 @dataclass

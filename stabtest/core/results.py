@@ -20,6 +20,7 @@ from pydantic import computed_field
 from pydantic.dataclasses import dataclass
 
 from stabtest.core.ids import case_uid
+from stabtest.core.plan import chat, conversation
 
 Outcome = Literal["pass", "fail", "escalate"]
 VoteOutcome = Literal["pass", "fail", "abstain"]
@@ -231,10 +232,7 @@ class TrainingExample:
 
     def messages(self) -> list[dict[str, str]]:
         """The prompt as chat messages, conversation history first (TRL's format)."""
-        out: list[dict[str, str]] = []
-        for user, said in self.history:
-            out += [{"role": "user", "content": user}, {"role": "assistant", "content": said}]
-        return [*out, {"role": "user", "content": self.prompt}]
+        return chat(conversation(self.history, self.prompt))
 
 
 @dataclass(frozen=True)

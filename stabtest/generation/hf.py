@@ -365,11 +365,8 @@ class HFBackend:
         if not tokenizer.chat_template:
             system = f"{params.system_prompt}\n\n" if params.system_prompt else ""
             return system + transcript(request), False
-        messages = [{"role": role, "content": text} for role, text in request.messages]
-        if params.system_prompt:
-            messages.insert(0, {"role": "system", "content": params.system_prompt})
         rendered = tokenizer.apply_chat_template(
-            messages, tokenize=False, add_generation_prompt=True
+            request.chat(), tokenize=False, add_generation_prompt=True
         )
         return rendered, True
 

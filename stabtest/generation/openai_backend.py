@@ -85,10 +85,7 @@ def request_body(request: GenerationRequest, model: str, api: Api) -> dict[str, 
     if not params.greedy:
         body["top_p"] = params.top_p
     if api == "chat":
-        messages = [{"role": role, "content": text} for role, text in request.messages]
-        if params.system_prompt:
-            messages.insert(0, {"role": "system", "content": params.system_prompt})
-        body["messages"] = messages
+        body["messages"] = request.chat()
     else:
         prefix = f"{params.system_prompt}\n\n" if params.system_prompt else ""
         body["prompt"] = prefix + transcript(request)

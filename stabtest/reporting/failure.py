@@ -47,12 +47,7 @@ def render_answer(
         rows.append(["reference", _wrap(result.reference)])
     same_turn = [a for a in original.answers if a.turn == answer.turn] if original else []
     if original is not None and original.variant_id != result.variant_id and same_turn:
-        rows.append(
-            [
-                "original prompt",
-                _wrap(original.turns[answer.turn] if original.turns else original.prompt),
-            ]
-        )
+        rows.append(["original prompt", _wrap(original.asked(same_turn[0]))])
         rows.append(["original answer", _wrap(same_turn[0].text)])
     rows.append(["why", _wrap(verdict.reason)])
     votes = [
@@ -78,11 +73,11 @@ def render_answer(
 
 def conversation_rows(result: VariantResult, answer: AnswerResult) -> list[list[str]]:
     """The conversation of `answer`'s thread (same sample) turn by turn, up to it."""
-    said = {a.turn: a.text for a in result.answers if a.sample == answer.sample}
+    exchanges = [*result.history(answer), (result.asked(answer), answer.text)]
     rows = []
-    for turn in range(answer.turn + 1):
-        rows.append([f"turn {turn + 1} user", _wrap(result.turns[turn])])
-        rows.append([f"turn {turn + 1} answer", _wrap(said.get(turn, ""))])
+    for turn, (user, said) in enumerate(exchanges, start=1):
+        rows.append([f"turn {turn} user", _wrap(user)])
+        rows.append([f"turn {turn} answer", _wrap(said)])
     return rows
 
 
