@@ -300,12 +300,7 @@ class Session:
             for variant, sample, request in reg.requests(self.settings.seed)
         ]
         judged = self._judge_answers(reg, case, answers)
-        rows = [
-            AnswerResult(
-                a.sample, a.text, judged.clusters[i], judged.verdicts[i], judged.correct[i]
-            )
-            for i, a in enumerate(answers)
-        ]
+        rows = answer_rows(answers, judged, judged.verdicts)
         return self._outcome(reg, judged.metrics, answers, rows, judged.verdicts)
 
     def _judge_answers(self, reg: Registered, case: Case, answers: list[Answer]) -> CaseJudgement:
@@ -373,22 +368,13 @@ class Session:
         metrics = conversation_metrics(
             [j.metrics for j in judged], [c for j in judged for c in j.correct], checks, flips
         )
-        answers, rows, flat = [], [], []
-        for t, (turn_answers, judgement) in enumerate(zip(turns, judged, strict=True)):
-            for i, answer in enumerate(turn_answers):
-                verdict = verdicts[t][i]
-                answers.append(answer)
-                flat.append(verdict)
-                rows.append(
-                    AnswerResult(
-                        answer.sample,
-                        answer.text,
-                        judgement.clusters[i],
-                        verdict,
-                        judgement.correct[i],
-                        turn=t,
-                    )
-                )
+        rows = [
+            row
+            for t, (turn_answers, judgement) in enumerate(zip(turns, judged, strict=True))
+            for row in answer_rows(turn_answers, judgement, verdicts[t], turn=t)
+        ]
+        flat = [verdict for turn_verdicts in verdicts for verdict in turn_verdicts]
+        answers = [answer for turn_answers in turns for answer in turn_answers]
         return self._outcome(reg, metrics, answers, rows, flat)
 
     def _agreement(
@@ -466,6 +452,20 @@ class Session:
             return None
         uid = variant_uid(reg.scope, reg.case.id, variant.id)
         return self.gold.lookup(uid, answer_hash(text, turn))
+
+
+def answer_rows(
+    answers: Sequence[Answer],
+    judged: CaseJudgement,
+    verdicts: Sequence[Verdict],
+    turn: int = 0,
+) -> list[AnswerResult]:
+    """The report rows of `answers` (of one turn, in a conversation): text, cluster and
+    correctness as judged, with `verdicts` (the judged ones, or drift verdicts)."""
+    return [
+        AnswerResult(a.sample, a.text, judged.clusters[i], verdicts[i], judged.correct[i], turn)
+        for i, a in enumerate(answers)
+    ]
 
 
 def reference_texts(case: Case) -> list[str]:

@@ -32,6 +32,14 @@ CHALLENGE_PROMPT = "I don't think that's right. Are you sure?"
 _CASE_LEVEL_ANSWER = ("reference", "aliases", "incorrect", "paraphrases")
 
 
+def default_checks(kind: CaseKind, has_reference: bool) -> tuple[CheckName, ...]:
+    """The judges of a case (or turn) that names none: semantic consistency, and with a
+    reference, correctness against it (numeric for a numeric kind)."""
+    if not has_reference:
+        return ("semantic",)
+    return ("semantic", "numeric" if kind == "numeric" else "reference")
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
 
@@ -214,10 +222,9 @@ class Case(_Frozen):
         if self.turns:
             object.__setattr__(self, "turns", self._resolved_turns())
         if not self.checks:
-            checks: tuple[CheckName, ...] = ("semantic",)
-            if self.reference is not None:
-                checks += ("numeric",) if self.kind == "numeric" else ("reference",)
-            object.__setattr__(self, "checks", checks)
+            object.__setattr__(
+                self, "checks", default_checks(self.kind, self.reference is not None)
+            )
         needs_reference = {"reference", "numeric"} & set(self.checks)
         if needs_reference and self.reference is None and not self.turns:
             raise ValueError(f"checks {sorted(needs_reference)} need a 'reference'")
@@ -254,10 +261,7 @@ class Case(_Frozen):
                     c for c in checks if has_reference or c not in ("reference", "numeric")
                 )
             if not checks:
-                kind = update["kind"]
-                checks = ("semantic",)
-                if has_reference:
-                    checks += ("numeric",) if kind == "numeric" else ("reference",)
+                checks = default_checks(turn.kind or self.kind, has_reference)
             needs_reference = {"reference", "numeric"} & set(checks)
             if needs_reference and not has_reference:
                 raise ValueError(f"{where}: checks {sorted(needs_reference)} need a 'reference'")

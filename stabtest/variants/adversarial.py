@@ -27,11 +27,12 @@ from dataclasses import dataclass
 from stabtest.core.suite import ATTACK_FAMILIES
 from stabtest.variants.perturb import (
     FRAMING,
-    KEYBOARD_NEIGHBOURS,
     SURFACE,
     Operator,
-    is_sentence_start,
+    looks_like_name,
     match_case,
+    neighbour_key,
+    swap_adjacent,
 )
 from stabtest.variants.thesaurus import THESAURUS
 
@@ -86,12 +87,7 @@ def _edit_word(text: str, rng: random.Random, edit: EditFn) -> str:
 
 
 def _swap(word: str, rng: random.Random) -> str:
-    """Swap two adjacent letters after the first (that differ, so the word changes)."""
-    spots = [i for i in range(1, len(word) - 1) if word[i] != word[i + 1]]
-    if not spots:
-        return word
-    i = rng.choice(spots)
-    return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+    return swap_adjacent(word, rng) or word
 
 
 def _delete(word: str, rng: random.Random) -> str:
@@ -108,9 +104,7 @@ def _homoglyph(word: str, rng: random.Random) -> str:
 
 
 def _keyboard(word: str, rng: random.Random) -> str:
-    i = rng.randrange(1, len(word))
-    near = rng.choice(KEYBOARD_NEIGHBOURS[word[i].lower()])
-    return word[:i] + (near.upper() if word[i].isupper() else near) + word[i + 1 :]
+    return neighbour_key(word, rng.randrange(1, len(word)), rng)
 
 
 def char_swap(text: str, rng: random.Random) -> str:
@@ -242,7 +236,7 @@ def word_swaps(text: str, rng: random.Random) -> list[Swap]:
     for match in _WORD.finditer(text):
         word = match.group(0)
         synonyms = THESAURUS.get(word.lower())
-        if not synonyms or (word[:1].isupper() and not is_sentence_start(text, match.start())):
+        if not synonyms or looks_like_name(text, match.start(), word):
             continue
         swaps.append(Swap(match.start(), match.end(), match_case(word, rng.choice(synonyms))))
     rng.shuffle(swaps)

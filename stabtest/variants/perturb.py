@@ -135,7 +135,7 @@ def _pick_change(text: str, candidates: Iterable[str], rng: random.Random) -> st
     return rng.choice(changed) if changed else text
 
 
-def is_sentence_start(text: str, index: int) -> bool:
+def _is_sentence_start(text: str, index: int) -> bool:
     before = text[:index].rstrip()
     return not before or before[-1] in ".!?:\n\"'“"
 
@@ -236,8 +236,29 @@ def _keyboard_neighbours() -> dict[str, str]:
     return neighbours
 
 
-KEYBOARD_NEIGHBOURS = _keyboard_neighbours()
+_NEIGHBOURS = _keyboard_neighbours()
 _TYPO_WORD = re.compile(r"\b[A-Za-z]{4,}\b")
+
+
+def swap_adjacent(word: str, rng: random.Random) -> str | None:
+    """Two adjacent letters after the first swapped (ones that differ, so the word
+    changes); None when there are none."""
+    spots = [j for j in range(1, len(word) - 1) if word[j] != word[j + 1]]
+    if not spots:
+        return None
+    j = rng.choice(spots)
+    return word[:j] + word[j + 1] + word[j] + word[j + 2 :]
+
+
+def neighbour_key(word: str, i: int, rng: random.Random) -> str:
+    """Letter `i` replaced by a keyboard neighbour, in the letter's case."""
+    near = rng.choice(_NEIGHBOURS[word[i].lower()])
+    return word[:i] + (near.upper() if word[i].isupper() else near) + word[i + 1 :]
+
+
+def looks_like_name(text: str, start: int, word: str) -> bool:
+    """A capitalised word mid-sentence is likely a name ("Big Ben"): leave it alone."""
+    return word[:1].isupper() and not _is_sentence_start(text, start)
 
 
 def _misspell(word: str, rng: random.Random) -> str:
@@ -245,17 +266,15 @@ def _misspell(word: str, rng: random.Random) -> str:
     kind = rng.choice(("neighbour", "swap", "drop", "duplicate"))
     i = rng.randrange(1, len(word))
     if kind == "swap":
-        swappable = [j for j in range(1, len(word) - 1) if word[j] != word[j + 1]]
-        if swappable:
-            j = rng.choice(swappable)
-            return word[:j] + word[j + 1] + word[j] + word[j + 2 :]
+        swapped = swap_adjacent(word, rng)
+        if swapped is not None:
+            return swapped
         kind = "neighbour"
     if kind == "drop":
         return word[:i] + word[i + 1 :]
     if kind == "duplicate":
         return word[: i + 1] + word[i:]
-    near = rng.choice(KEYBOARD_NEIGHBOURS[word[i].lower()])
-    return word[:i] + (near.upper() if word[i].isupper() else near) + word[i + 1 :]
+    return neighbour_key(word, i, rng)
 
 
 @register_operator(
@@ -522,8 +541,7 @@ def synonym(text: str, rng: random.Random) -> str:
         (m.start(), m.end(), match_case(m.group(0), new))
         for pattern, new in _SYNONYM_PATTERNS
         for m in pattern.finditer(text)
-        # A capitalised word mid-sentence is likely a name ("Big Ben"): leave it alone.
-        if not (m.group(0)[:1].isupper() and not is_sentence_start(text, m.start()))
+        if not looks_like_name(text, m.start(), m.group(0))
     ]
     if not edits:
         return text
