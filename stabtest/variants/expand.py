@@ -15,9 +15,8 @@ import random
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 
-from stabtest.core.suite import Case
+from stabtest.core.suite import Case, Perturbations
 from stabtest.core.variant import Family, Variant, stable_seed
 
 
@@ -45,80 +44,46 @@ class VariantExpander:
         return self._cache[key]
 
     def _expand(self, case: Case, scope: str) -> tuple[Variant, ...]:
-        if case.turns:
-            return self._expand_conversation(case, scope)
-        variants = [Variant(case.id, 0, case.prompt, "original")]
-        first: dict[str, str] = {case.prompt: "v0"}  # text -> id of the variant that has it
+        """A variant is one sequence of user messages (a single prompt: one message): `v0`
+        the messages as written; paraphrase variant j takes each turn's j-th paraphrase
+        where it has one (else the turn as written); a rule variant perturbs every turn
+        but the challenge; then the model-paraphrase slots, then the attacks. A variant
+        asking what an earlier one asks keeps its slot but is rejected as a duplicate."""
+        talk = bool(case.turns)
+        original = tuple(t.prompt for t in case.turns) if talk else (case.prompt,)
+        wordings = [t.paraphrases for t in case.turns] if talk else [case.paraphrases]
+        variants = [_variant(case, 0, original, "original")]
+        first: dict[tuple[str, ...], str] = {original: "v0"}  # messages -> id that has them
 
-        def add(text: str, family: Family, operators: tuple[str, ...] = ()) -> None:
+        def add(messages: tuple[str, ...], family: Family, operators: tuple[str, ...] = ()) -> None:
             index = len(variants)
-            known = first.setdefault(text, f"v{index}")
+            known = first.setdefault(messages, f"v{index}")
             rejected = None if known == f"v{index}" else f"duplicate of {known}"
-            variants.append(Variant(case.id, index, text, family, operators, rejected))
+            variants.append(_variant(case, index, messages, family, operators, rejected))
 
-        for text in case.paraphrases:
-            add(text, "paraphrase")
-        spec = case.perturbations
-        if spec.count:
-            perturb = self.perturb or _default_perturber()
-            rng = random.Random(stable_seed(self.seed, scope, case.id, "rules"))
-            for _ in range(spec.count):
-                text, ops = case.prompt, tuple[str, ...]()
-                for _attempt in range(8):
-                    text, ops = perturb(case.prompt, spec.operators, spec.depth, rng)
-                    if text not in first:
-                        break
-                add(text, "rule", ops)
-        self._warn_duplicates(case, scope, variants[1:])
-        for _ in range(case.model_paraphrases.count):
-            variants.append(
-                Variant(case.id, len(variants), "", "model", rejected="not generated yet")
-            )
-        variants += self._attacks(case, scope, first, len(variants))
-        return tuple(variants)
-
-    def _expand_conversation(self, case: Case, scope: str) -> tuple[Variant, ...]:
-        """A variant of a conversation is one sequence of user messages: `v0` the turns as
-        written; paraphrase variant j takes each turn's j-th paraphrase where it has one
-        (else the turn as written); a rule variant perturbs every turn but the challenge.
-        Same slots, ids and duplicate rule as a single prompt."""
-        original = tuple(t.prompt for t in case.turns)
-        variants = [Variant(case.id, 0, original[0], "original", turns=original)]
-        first: dict[tuple[str, ...], str] = {original: "v0"}
-
-        def add(turns: tuple[str, ...], family: Family, operators: tuple[str, ...] = ()) -> None:
-            index = len(variants)
-            known = first.setdefault(turns, f"v{index}")
-            rejected = None if known == f"v{index}" else f"duplicate of {known}"
-            variants.append(
-                Variant(case.id, index, turns[0], family, operators, rejected, turns=turns)
-            )
-
-        for j in range(max(len(t.paraphrases) for t in case.turns)):
+        for j in range(max(len(w) for w in wordings)):
             add(
-                tuple(t.paraphrases[j] if j < len(t.paraphrases) else t.prompt for t in case.turns),
+                tuple(w[j] if j < len(w) else m for w, m in zip(wordings, original, strict=True)),
                 "paraphrase",
             )
         spec = case.perturbations
         if spec.count:
             perturb = self.perturb or _default_perturber()
             rng = random.Random(stable_seed(self.seed, scope, case.id, "rules"))
+            fixed = [t.challenge for t in case.turns] if talk else [False]
             for _ in range(spec.count):
-                turns, ops = original, tuple[str, ...]()
+                messages, ops = original, tuple[str, ...]()
                 for _attempt in range(8):
-                    turns, ops = _perturb_turns(case, perturb, rng)
-                    if turns not in first:
+                    messages, ops = _perturb_messages(original, fixed, spec, perturb, rng)
+                    if messages not in first:
                         break
-                add(turns, "rule", ops)
+                add(messages, "rule", ops)
         self._warn_duplicates(case, scope, variants[1:])
-        blank = ("", *original[1:])  # a slot for a rewritten opening question
+        blank = ("", *original[1:])  # a slot for a written (or rewritten opening) question
         for _ in range(case.model_paraphrases.count):
-            variants.append(
-                Variant(
-                    case.id, len(variants), "", "model", rejected="not generated yet", turns=blank
-                )
-            )
-        variants += self._attacks(case, scope, first, len(variants))
+            slot = _variant(case, len(variants), blank, "model", rejected="not generated yet")
+            variants.append(slot)
+        variants += self._attacks(case, scope, first, blank, len(variants))
         return tuple(variants)
 
     @staticmethod
@@ -140,7 +105,14 @@ class VariantExpander:
                 stacklevel=4,
             )
 
-    def _attacks(self, case: Case, scope: str, first: dict[Any, str], start: int) -> list[Variant]:
+    def _attacks(
+        self,
+        case: Case,
+        scope: str,
+        first: dict[tuple[str, ...], str],
+        blank: tuple[str, ...],
+        start: int,
+    ) -> list[Variant]:
         """`count` variants per adversarial family, numbered from `start`, each family
         under its own seed (adding a family changes no other family's variants). A text
         an earlier variant has is rejected as a duplicate, as above. In a conversation
@@ -150,17 +122,12 @@ class VariantExpander:
             return []
         from stabtest.variants.adversarial import attack
 
-        blank = ("", *(turn.prompt for turn in case.turns[1:])) if case.turns else ()
-
-        def asked(variant: Variant) -> str | tuple[str, ...]:  # what `first` is keyed by
-            return variant.turns or variant.text
-
         out: list[Variant] = []
         for family in spec.families:
             rng = random.Random(stable_seed(self.seed, scope, case.id, "attack", family))
             for _ in range(spec.count):
-                slot = Variant(
-                    case.id, start + len(out), "", "adversarial", attack=family, turns=blank
+                slot = replace(
+                    _variant(case, start + len(out), blank, "adversarial"), attack=family
                 )
                 if family == "word":  # filled by the session: it needs the embedder
                     out.append(replace(slot, rejected="not attacked yet"))
@@ -169,31 +136,47 @@ class VariantExpander:
                 for _attempt in range(8):
                     text, ops = attack(family, case.prompt, rng)
                     attacked = replace(slot.reworded(text), operators=ops)
-                    if asked(attacked) not in first:
+                    if attacked.messages not in first:
                         break
-                known = first.setdefault(asked(attacked), slot.id)
+                known = first.setdefault(attacked.messages, slot.id)
                 rejected = None if known == slot.id else f"duplicate of {known}"
                 out.append(replace(attacked, rejected=rejected))
         self._warn_duplicates(case, scope, out, "adversarial variants")
         return out
 
 
-def _perturb_turns(
-    case: Case, perturb: Perturber, rng: random.Random
+def _variant(
+    case: Case,
+    index: int,
+    messages: tuple[str, ...],
+    family: Family,
+    operators: tuple[str, ...] = (),
+    rejected: str | None = None,
+) -> Variant:
+    """A variant asking `messages`: a conversation keeps them as its turns."""
+    turns = messages if case.turns else ()
+    return Variant(case.id, index, messages[0], family, operators, rejected, turns=turns)
+
+
+def _perturb_messages(
+    messages: tuple[str, ...],
+    fixed: Sequence[bool],
+    spec: Perturbations,
+    perturb: Perturber,
+    rng: random.Random,
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Every turn but the challenge perturbed with the same rng, in turn order; the
-    operators applied, in order, without repeats."""
-    spec = case.perturbations
-    turns: list[str] = []
+    """Every message but the `fixed` ones (the challenge) perturbed with the same rng, in
+    order; the operators applied, in order, without repeats."""
+    out: list[str] = []
     applied: list[str] = []
-    for turn in case.turns:
-        if turn.challenge:
-            turns.append(turn.prompt)
+    for message, keep in zip(messages, fixed, strict=True):
+        if keep:
+            out.append(message)
             continue
-        text, ops = perturb(turn.prompt, spec.operators, spec.depth, rng)
-        turns.append(text)
+        text, ops = perturb(message, spec.operators, spec.depth, rng)
+        out.append(text)
         applied += [op for op in ops if op not in applied]
-    return tuple(turns), tuple(applied)
+    return tuple(out), tuple(applied)
 
 
 def _default_perturber() -> Perturber:
