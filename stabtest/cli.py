@@ -7,6 +7,7 @@ work on files and servers without pytest.
 from __future__ import annotations
 
 import argparse
+import json
 import sqlite3
 import sys
 from collections.abc import Sequence
@@ -71,6 +72,16 @@ def _report(args: argparse.Namespace, rest: list[str]) -> int:
     path = Path(args.report)
     report = read_report(path)
     print(render_summary(report))
+    remediation = path.with_name("remediation.json")
+    if remediation.is_file():
+        from stabtest.reporting.remediation_view import read_remediation, remediation_lines
+
+        try:
+            lines = list(remediation_lines(read_remediation(remediation)))
+        except StabtestError as error:
+            print(f"stabtest: warning: remediation results not shown: {error}", file=sys.stderr)
+        else:
+            print(f"remediation ({remediation}):", *lines, sep="\n")
     if args.html is not None:
         from stabtest.core.configfiles import load_settings
         from stabtest.reporting.dashboard import write_run_dashboard
@@ -100,6 +111,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         "label_studio": getattr(args, "url", None),
         "label_studio_prefix": getattr(args, "prefix", None),
         "cache_dir": getattr(args, "cache_dir", None),
+        "model": getattr(args, "stab_model", None),
     }
     settings = load_settings(Path.cwd(), cli)
     if hasattr(args, "url") and not settings.label_studio:
@@ -238,6 +250,7 @@ def _gating_settings(args: argparse.Namespace) -> Settings:
         "baseline_dir": getattr(args, "dir", None),
         "history_path": getattr(args, "path", None),
         "cache_dir": getattr(args, "cache_dir", None),
+        "model": getattr(args, "stab_model", None),
     }
     return load_settings(Path.cwd(), cli)
 
@@ -551,56 +564,55 @@ def _data_options(args: argparse.Namespace) -> DataOptions:
         min_confidence=args.min_confidence,
         stability_weight=args.stability_weight,
         replay_weight=args.replay_weight,
+        rewrite=args.restate,
     )
 
 
 def _remediate(args: argparse.Namespace, rest: list[str]) -> int:
-    from tabulate import tabulate
-
-    from stabtest.remediation.loop import Gate, remediate
+    from stabtest.remediation.gate import Gate
+    from stabtest.remediation.loop import Plan, remediate
+    from stabtest.remediation.partition import Roles
     from stabtest.remediation.train import Hyperparameters
+    from stabtest.reporting.remediation_view import remediation_lines
 
     settings = _settings(args)
-    hp = Hyperparameters(
-        method=args.method,
-        learning_rate=args.lr,
-        epochs=args.epochs,
-        max_steps=args.steps,
-        batch_size=args.batch_size,
-        lora_r=args.lora_r,
-        seed=settings.seed,
+    plan = Plan(
+        data=_data_options(args),
+        roles=Roles(args.control_fraction, args.validation_fraction, args.retain_weight),
+        hp=Hyperparameters(
+            method=args.method,
+            learning_rate=args.lr,
+            epochs=args.epochs,
+            max_steps=args.steps,
+            batch_size=args.batch_size,
+            lora_r=args.lora_r,
+            lora_alpha=2 * args.lora_r,
+            seed=settings.seed,
+        ),
+        gate=Gate(
+            args.min_si_drop,
+            args.max_fc_drop,
+            args.min_rdr_ratio,
+            args.max_control_fc_drop,
+            args.control_rule,
+        ),
+        eval_variants=args.eval_variants,
+        budget_minutes=args.budget_minutes,
+        search=args.search,
+        rounds=args.rounds,
+        min_kept=args.min_kept,
     )
-    gate = Gate(args.min_si_drop, args.max_fc_drop, args.min_rdr_ratio, args.max_control_fc_drop)
-    result = remediate(settings, _data_options(args), hp, gate, eval_variants=args.eval_variants)
-
-    def row(name: str, before: Any, after: Any) -> list[str]:
-        def f(value: float | None) -> str:
-            return "-" if value is None else f"{value:.3f}"
-
-        return [
-            name,
-            f"{before.cases} / {before.answers}",
-            f"{f(before.si)} -> {f(after.si)}",
-            f"{f(before.fc)} -> {f(after.fc)}",
-            f"{f(before.rdr)} -> {f(after.rdr)}",
-            f"{f(before.pass_rate)} -> {f(after.pass_rate)}",
-        ]
-
-    print(
-        tabulate(
-            [
-                row("held-out (trained cases)", *result.treated.values()),
-                row("control (untouched cases)", *result.control.values()),
-            ],
-            headers=["cases", "cases / answers", "SI", "FC", "RDR", "pass rate"],
-            disable_numparse=True,
-        )
-    )
-    verdict = "ACCEPTED" if result.accepted else "REJECTED"
-    print(f"model {result.model}: {verdict}")
-    for line in result.missed:
-        print(f"  missed: {line}")
+    try:
+        result = remediate(settings, plan)
+    except KeyboardInterrupt:
+        path = settings.report_path / "remediation.json"
+        print(f"remediation interrupted: what finished is in {path}", file=sys.stderr)
+        return 130
+    body = json.loads(Path(result.report_path).read_text(encoding="utf-8"))
+    print(*remediation_lines(body), sep="\n")
     print(f"report: {result.report_path}")
+    if result.status == "interrupted":
+        return 130
     return 0 if result.accepted else 1
 
 
@@ -651,6 +663,14 @@ def _training_data_options(parser: argparse.ArgumentParser) -> None:
         metavar="W",
         help="also train on the model's own right answers in corrected cases at this weight "
         "(default: 0.5; 0: off)",
+    )
+    parser.add_argument(
+        "--restate",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="restate a target written from a reference in the model's own words (a "
+        "blank filled, or the model's sentence stating it), so training does not teach a "
+        "new style (default: on)",
     )
     parser.add_argument("--cache-dir", help="stabtest cache dir (gold store, models)")
 
@@ -745,14 +765,62 @@ def build_parser() -> argparse.ArgumentParser:
         "base and the new model, and gate. Exit 0: accepted, 1: rejected.",
     )
     _training_data_options(rem)
+    rem.add_argument(
+        "--stab-model", metavar="NAME_OR_DIR", help="the model to remediate (default: stab_model)"
+    )
     rem.add_argument("--method", choices=["sft", "dpo"], default="sft")
     rem.add_argument("--lr", type=float, default=2e-4, help="learning rate (default: 2e-4)")
-    rem.add_argument("--epochs", type=float, default=3.0)
+    rem.add_argument("--epochs", type=float, default=2.0)
     rem.add_argument("--steps", type=int, default=-1, help="max steps (default: by epochs)")
     rem.add_argument("--batch-size", type=int, default=4)
     rem.add_argument("--lora-r", type=int, default=16)
+    rem.add_argument(
+        "--retain-weight",
+        type=float,
+        default=0.5,
+        metavar="W",
+        help="train on the base model's own answers in cases with nothing to correct at this "
+        "weight, against forgetting (default: 0.5; 0: off, those cases join the control)",
+    )
+    rem.add_argument(
+        "--control-fraction",
+        type=float,
+        default=0.25,
+        metavar="X",
+        help="share of the cases (by hash) never trained on, to measure forgetting (0.25)",
+    )
+    rem.add_argument(
+        "--validation-fraction",
+        type=float,
+        default=0.25,
+        metavar="X",
+        help="share of training wordings kept to choose the configuration and step (0.25)",
+    )
+    rem.add_argument(
+        "--search",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="try a few configurations within --budget-minutes, chosen on validation "
+        "(default: on; --no-search trains the given one)",
+    )
+    rem.add_argument(
+        "--budget-minutes", type=float, default=30.0, help="time for a round's search (30)"
+    )
+    rem.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="rounds: each accepted round is rerun and the next trains on its failures (1)",
+    )
+    rem.add_argument(
+        "--min-kept",
+        type=float,
+        default=0.95,
+        metavar="X",
+        help="a candidate must keep this share of right validation answers right (0.95)",
+    )
     rem.add_argument("--eval-variants", type=int, default=4, help="held-out rule variants/case")
-    rem.add_argument("--min-si-drop", type=float, default=0.2, help="relative (default: 0.2)")
+    rem.add_argument("--min-si-drop", type=float, default=0.4, help="relative (default: 0.4)")
     rem.add_argument("--max-fc-drop", type=float, default=0.02)
     rem.add_argument(
         "--min-rdr-ratio",
@@ -761,6 +829,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="answer diversity across cases, after/before",
     )
     rem.add_argument("--max-control-fc-drop", type=float, default=0.02)
+    rem.add_argument(
+        "--control-rule",
+        choices=["interval", "estimate"],
+        default="interval",
+        help="judge control FC on its 95%% interval (default) or its point estimate",
+    )
     rem.set_defaults(func=_remediate)
 
     mod = commands.add_parser("models", help="list remediation rounds (versioned models)")

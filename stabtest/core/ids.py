@@ -23,3 +23,27 @@ def variant_uid(scope: str, case_id: str, variant_id: str) -> str:
 def case_uid(scope: str, case_id: str) -> str:
     """`suites/capitals.yaml::capital-of-france`: the key of a case's result."""
     return f"{scope}::{case_id}"
+
+
+def answer_uid(variant: str, answer_hash: str) -> str:
+    """`suites/capitals.yaml::capital-of-france[v3]#a1b2`: one answer of one variant (a
+    training example's uid, a Label Studio task's external id)."""
+    return f"{variant}#{answer_hash}"
+
+
+def case_of(uid: str) -> str:
+    """The case uid inside a variant or answer uid: `suites/x.yaml::c[v3]#ab` ->
+    `suites/x.yaml::c`. The one place a uid is read back."""
+    head = variant_of(uid)
+    return head[: head.rindex("[")] if head.endswith("]") and "[" in head else head
+
+
+def variant_of(uid: str) -> str:
+    """The variant uid of an answer uid (`...[v3]#ab` -> `...[v3]`); a variant uid as it is."""
+    before, sep, _ = uid.rpartition("#")
+    return before if sep and before.endswith("]") else uid
+
+
+def scope_of(uid: str) -> str:
+    """The suite file or test function of a case, variant or answer uid."""
+    return uid.split("::", 1)[0]

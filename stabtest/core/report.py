@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any, Literal, NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from stabtest.core.atomic import write_atomic
 from stabtest.core.compare import BaselineComparison
 from stabtest.core.errors import StabtestError
 from stabtest.core.results import (
@@ -74,11 +74,8 @@ class RunReport(BaseModel):
 def write_report(path: Path, report: RunReport) -> None:
     """Write via a temporary file and rename, so a reader never sees half a report.
     Compact JSON from pydantic's own encoder (`python -m json.tool` pretty-prints it)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
     absent = {name for name in OPTIONAL_SECTIONS if getattr(report, name) is None}
-    tmp.write_bytes(report.model_dump_json(exclude=absent).encode("utf-8"))
-    os.replace(tmp, path)
+    write_atomic(path, report.model_dump_json(exclude=absent).encode("utf-8"))
 
 
 def _finite(text: str) -> float:

@@ -13,15 +13,13 @@ the file is replaced atomically. A wording the case already has is never added t
 from __future__ import annotations
 
 import json
-import os
-import stat
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+from stabtest.core.atomic import write_atomic
 from stabtest.core.errors import SuiteError
 from stabtest.core.loader import load_suite, parse_suite
 from stabtest.core.suite import Case
@@ -56,7 +54,7 @@ def add_paraphrase(path: Path, case_id: str, text: str, display: str | None = No
         raise SuiteError(
             shown, f"could not add the paraphrase to case {case_id!r} by editing the text"
         )
-    _replace(path, edited)
+    write_atomic(path, edited)
     return WriteBack(path, case_id, added=True, line=_last_paraphrase_line(edited, index))
 
 
@@ -162,16 +160,3 @@ def _flow(text: str) -> str:
     """Double-quoted: valid in any context, flow lists included (JSON's escapes are
     YAML's)."""
     return json.dumps(text, ensure_ascii=False)
-
-
-def _replace(path: Path, text: str) -> None:
-    """Write `text` to `path` atomically (temporary file in the same directory, rename)."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(temporary, stat.S_IMODE(path.stat().st_mode))  # mkstemp makes it 0600
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
-            out.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

@@ -80,7 +80,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=int,
         default=-1,
         metavar="N",
-        help="training steps of --remediate (default: 3 epochs)",
+        help="training steps of each candidate of --remediate (default: 2 epochs)",
+    )
+    group.addoption(
+        "--remediate-budget",
+        type=float,
+        default=30.0,
+        metavar="MINUTES",
+        help="time for --remediate's search over configurations (default: 30)",
     )
 
 

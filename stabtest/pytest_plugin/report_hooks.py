@@ -118,24 +118,33 @@ class ReportHooks:
     def _remediate(self, session: pytest.Session) -> int:
         """`--remediate`: one round on the report just written; the gate sets the exit."""
         from stabtest.core.errors import StabtestError
-        from stabtest.remediation.loop import remediate
+        from stabtest.remediation.loop import Plan, remediate
         from stabtest.remediation.train import Hyperparameters
 
         steps = int(session.config.getoption("remediate_steps"))
+        budget = float(session.config.getoption("remediate_budget"))
         settings = self.recorder.settings
         try:
             result = remediate(
                 settings,
-                hp=Hyperparameters(max_steps=steps, seed=settings.seed),
+                Plan(
+                    hp=Hyperparameters(max_steps=steps, seed=settings.seed),
+                    budget_minutes=budget,
+                ),
                 progress=self.remediation.append,
             )
         except StabtestError as error:
             self.remediation.append(f"remediation: error: {error}")
             return int(pytest.ExitCode.USAGE_ERROR)
-        before, after = result.treated["before"], result.treated["after"]
-        self.remediation.append(
-            f"remediation: held-out SI {before.si} -> {after.si}, FC {before.fc} -> "
-            f"{after.fc}; model {result.model}: {'ACCEPTED' if result.accepted else 'REJECTED'}"
-        )
-        self.remediation += [f"remediation: missed: {line}" for line in result.missed]
+        last = result.last
+        if last is not None:
+            before, after = last.treated["before"], last.treated["after"]
+            self.remediation.append(
+                f"remediation: held-out SI {before.si} -> {after.si}, FC {before.fc} -> "
+                f"{after.fc}; model {last.model}: {result.status.upper()}"
+            )
+            self.remediation += [f"remediation: missed: {line}" for line in last.missed]
+            self.remediation += [
+                f"remediation: to do: {c.advice}" for c in last.criteria if c.advice
+            ]
         return 0 if result.accepted else 1

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from stabtest.core.errors import StabtestError
+from stabtest.core.ids import answer_uid
 from stabtest.core.results import AnswerResult, GoldLabel, TrainingExample, VariantResult
 from stabtest.remediation.split import trainable
 
@@ -39,6 +40,8 @@ class DataOptions:
     """Also train on confident automatic failures (not only human-labelled ones)."""
     min_confidence: float = 0.8
     stability_weight: float = 2.0
+    rewrite: bool = True
+    """Restate bare reference targets in the base model's own words (rewrite.py)."""
     replay_weight: float = 0.5
     """Also train, at this weight, on the model's own right answers of trainable variants
     (replay: anchors what it already does right while the failures are corrected);
@@ -55,10 +58,13 @@ def consistent_answer(answers: Iterable[AnswerResult], reference: str | None) ->
     )
     if right:
         return right.most_common(1)[0][0]
-    if reference:
-        text = reference.strip()
-        return text if text.endswith((".", "!", "?")) else text + "."
-    return None
+    return from_reference(reference) if reference else None
+
+
+def from_reference(reference: str) -> str:
+    """The bare target written from a reference: `Paris` -> `Paris.`."""
+    text = reference.strip()
+    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 def _weight(answer: AnswerResult, options: DataOptions) -> float:
@@ -101,7 +107,7 @@ def build_examples(
                                 prompt=variant.asked(answer),
                                 completion=answer.text.strip(),
                                 weight=options.replay_weight,
-                                uid=f"{variant.uid}#{answer.hash}",
+                                uid=answer_uid(variant.uid, answer.hash),
                                 family="replay",
                                 history=variant.history(answer),
                             )
@@ -123,7 +129,7 @@ def build_examples(
                         prompt=variant.asked(answer),
                         completion=completion,
                         weight=_weight(answer, options),
-                        uid=f"{variant.uid}#{answer.hash}",
+                        uid=answer_uid(variant.uid, answer.hash),
                         family=variant.family,
                         rejected=answer.text,
                         history=variant.history(answer),
@@ -133,7 +139,9 @@ def build_examples(
 
 
 def require_examples(examples: list[TrainingExample], options: DataOptions) -> None:
-    if examples:
+    """At least one correction: the model's own answers alone (replay, retain) are no
+    reason to train."""
+    if any(e.family not in ("replay", "retain") for e in examples):
         return
     weak = (
         f" and no automatic failure with confidence >= {options.min_confidence:g}"

@@ -1,363 +1,607 @@
-"""One remediation round: train on the last run's failures, rerun the suite on held-out
-variants with the base and the new model, compare, and accept or reject.
+"""Remediation rounds, step by step: data -> split -> train (a search, chosen on
+validation) -> evaluate (held-out rerun) -> gate -> save.
 
-The rerun uses a fresh seed, only held-out rule operators, held-out suite paraphrases and
-held-out adversarial families (split.py), and drops any variant whose text was trained
-on. Cases with no training example are rerun too, as a control: fine-tuning must not
-break what it did not touch.
+Round 1 trains from the model of the last run on that run's failures; with `rounds > 1`
+each accepted round is rerun on the suites and the next trains from it on its own new
+failures, gated against it. A rejected round ends the loop; the last accepted model is
+the one to ship. Every round is kept as a versioned directory (models.py) whether
+accepted or not, and `reports/remediation.json` (schema `SCHEMA_VERSION`) is rewritten
+after each round, so an interrupted loop still says what finished.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import json
-import os
+import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from stabtest.core.errors import ConfigError
-from stabtest.core.metrics import mean
+from stabtest.core.atomic import write_atomic
+from stabtest.core.errors import ConfigError, StabtestError
+from stabtest.core.ids import case_uid, scope_of
 from stabtest.core.report import REPORT_NAME, read_report
-from stabtest.core.results import CaseOutcome, TrainingExample
+from stabtest.core.results import CaseOutcome, GoldLabel, TrainingExample, VariantResult
 from stabtest.core.settings import Settings
-from stabtest.core.suite import Case, ModelParaphrases, Perturbations
-from stabtest.core.variant import Variant
+from stabtest.core.suite import ModelParaphrases
 from stabtest.remediation import models
 from stabtest.remediation.dataset import DataOptions, build_examples, record, require_examples
-from stabtest.remediation.split import (
-    held_out_attacks,
-    held_out_operators,
-    held_out_paraphrase,
+from stabtest.remediation.evaluate import (
+    Scoped,
+    ValidationScore,
+    held_out_case,
+    load_cases,
+    rerun,
+    score,
+    trained_texts,
+    validation_case,
 )
-from stabtest.remediation.train import Hyperparameters, TrainingError, TrainResult, train
+from stabtest.remediation.gate import Criterion, Gate, Paired, Side, judge, summarize
+from stabtest.remediation.partition import Partition, Roles, partition
+from stabtest.remediation.rewrite import Generate, rewrite_targets
+from stabtest.remediation.search import Config, SearchResult, Trial, candidates, run_search
+from stabtest.remediation.split import held_out_operators
+from stabtest.remediation.train import Hyperparameters, TrainingError, TrainResult, merge, train
+from stabtest.reporting.remediation_view import SCHEMA_VERSION
 
 FRESH_SEED_STEP = 7919
 REPORT = "remediation.json"
+CHECKPOINTS = 3
+"""Adapters saved per candidate, evenly spaced over its steps (the last included)."""
 
 
 @dataclass(frozen=True)
-class Gate:
-    """Defaults from the issue: held-out SI down >= 20% relative, FC not down > 0.02,
-    diversity at least 0.8x, control FC not down > 0.02. The diversity rule guards against
-    collapse: per-case RDR falls whenever a case's answers converge (the point of the
-    exercise), so it is read across cases (`Side.diversity`), held-out and control
-    together."""
+class Plan:
+    """Everything a remediation run is told."""
 
-    min_si_drop: float = 0.2
-    max_fc_drop: float = 0.02
-    min_rdr_ratio: float = 0.8
-    max_control_fc_drop: float = 0.02
-
-
-@dataclass
-class Side:
-    """Aggregates of a set of cases on one model."""
-
-    cases: int = 0
-    answers: int = 0
-    si: float | None = None
-    fc: float | None = None
-    rdr: float | None = None
-    pass_rate: float | None = None
-    diversity: float | None = None
-    """Distinct majority answers / cases: 1.0 when every question gets its own answer;
-    a model that collapses to one answer for everything drops towards 1/cases."""
+    data: DataOptions = field(default_factory=DataOptions)
+    roles: Roles = field(default_factory=Roles)
+    hp: Hyperparameters = field(default_factory=Hyperparameters)
+    gate: Gate = field(default_factory=Gate)
+    eval_variants: int = 4
+    budget_minutes: float = 30.0
+    search: bool = True
+    rounds: int = 1
+    min_kept: float = 0.95
+    """Of the right validation answers, the share a candidate must keep right."""
 
 
-def _majority(outcome: CaseOutcome) -> str:
-    from collections import Counter
+@dataclass(frozen=True)
+class Trained:
+    """What one candidate trained on, and how."""
 
-    texts = Counter(
-        " ".join(a.text.lower().split())
-        for v in outcome.variants.values()
-        if not v.rejected
-        for a in v.answers
-    )
-    return texts.most_common(1)[0][0] if texts else ""
+    part: Partition
+    hp: Hyperparameters
+    result: TrainResult
 
-
-def summarize(outcomes: Sequence[CaseOutcome]) -> Side:
-    variants = [v for o in outcomes for v in o.variants.values() if not v.rejected]
-    return Side(
-        cases=len(outcomes),
-        answers=sum(o.case.metrics.answers for o in outcomes),
-        si=mean(o.case.metrics.si for o in outcomes),
-        fc=mean(o.case.metrics.fc for o in outcomes),
-        rdr=mean(o.case.metrics.rdr for o in outcomes),
-        pass_rate=(sum(v.outcome == "pass" for v in variants) / len(variants))
-        if variants
-        else None,
-        diversity=len({_majority(o) for o in outcomes}) / len(outcomes) if outcomes else None,
-    )
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.part, self.hp, self.result))
 
 
-def _pooled_diversity(treated: Side, control: Side) -> float | None:
-    parts = [(s.diversity, s.cases) for s in (treated, control) if s.diversity is not None]
-    total = sum(n for _, n in parts)
-    return sum(d * n for d, n in parts) / total if total else None
-
-
-def judge_gate(before: Side, after: Side, c_before: Side, c_after: Side, gate: Gate) -> list[str]:
-    """Every criterion the new model misses (empty: accepted)."""
-    missed = []
-    if (
-        before.si is not None
-        and after.si is not None
-        and after.si > before.si * (1 - gate.min_si_drop)
-        and not before.si == after.si == 0
-    ):
-        missed.append(
-            f"held-out SI {before.si:.3f} -> {after.si:.3f}: needs a drop of at least "
-            f"{gate.min_si_drop:.0%}"
-        )
-    if before.fc is not None and after.fc is not None and after.fc < before.fc - gate.max_fc_drop:
-        missed.append(
-            f"held-out FC {before.fc:.3f} -> {after.fc:.3f}: dropped more than {gate.max_fc_drop}"
-        )
-    div_before = _pooled_diversity(before, c_before)
-    div_after = _pooled_diversity(after, c_after)
-    if div_before and div_after is not None and div_after < div_before * gate.min_rdr_ratio:
-        missed.append(
-            f"answer diversity across cases {div_before:.3f} -> {div_after:.3f}: below "
-            f"{gate.min_rdr_ratio}x (the model collapses towards one answer)"
-        )
-    if (
-        c_before.fc is not None
-        and c_after.fc is not None
-        and c_after.fc < c_before.fc - gate.max_control_fc_drop
-    ):
-        missed.append(
-            f"control FC {c_before.fc:.3f} -> {c_after.fc:.3f}: dropped more than "
-            f"{gate.max_control_fc_drop}"
-        )
-    return missed
+class RemediationError(StabtestError):
+    """A remediation run that cannot go on: no treated case, no validation prompt..."""
 
 
 @dataclass
 class RoundResult:
+    number: int
     model: str
     accepted: bool
-    missed: list[str]
-    examples: int
-    train: TrainResult
+    criteria: list[Criterion]
+    partition: Partition
+    search: SearchResult
+    chosen: Trial
     treated: dict[str, Side]
     control: dict[str, Side]
-    per_case: list[dict[str, Any]] = field(default_factory=list)
+    per_case: list[dict[str, Any]]
+    manifest: dict[str, Any]
+
+    @property
+    def missed(self) -> list[str]:
+        return [c.line for c in self.criteria if not c.passed]
+
+
+@dataclass
+class Remediation:
+    rounds: list[RoundResult] = field(default_factory=list)
+    status: str = "rejected"
     report_path: str = ""
 
+    @property
+    def accepted(self) -> bool:
+        return self.status == "accepted"
 
-def eval_case(case: Case, held_ops: Sequence[str], count: int) -> Case:
-    """The case as the rerun asks it: held-out paraphrases, operators and adversarial
-    families only."""
-    held_attacks = held_out_attacks()
-    attacks = case.adversarial.families
-    return case.model_copy(
-        update={
-            "paraphrases": tuple(p for p in case.paraphrases if held_out_paraphrase(p)),
-            "perturbations": Perturbations(count=count, operators=tuple(held_ops), depth=1),
-            "model_paraphrases": ModelParaphrases(count=0),
-            "adversarial": case.adversarial.model_copy(
-                update={"families": tuple(f for f in attacks if f in held_attacks)}
-            ),
-        }
+    @property
+    def last(self) -> RoundResult | None:
+        return self.rounds[-1] if self.rounds else None
+
+
+# -- step 1: data -----------------------------------------------------------------------
+
+
+def gold_labels(settings: Settings) -> dict[tuple[str, str], GoldLabel]:
+    from stabtest.adjudication.actions import load_gold
+
+    snapshot = load_gold(settings)
+    return dict(snapshot.labels) if snapshot is not None else {}
+
+
+def split_data(
+    variants: Sequence[VariantResult],
+    labels: dict[tuple[str, str], GoldLabel],
+    plan: Plan,
+    retain_weight: float | None = None,
+    generate: Generate | None = None,
+) -> Partition:
+    """Examples from the run's answers and the gold store, in their roles; with
+    `generate` (the base model), bare reference targets restated in its words."""
+    from stabtest.variants.perturb import OPERATORS
+
+    held = held_out_operators(OPERATORS)
+    examples = build_examples(variants, labels, held, plan.data)
+    roles = (
+        plan.roles if retain_weight is None else replace(plan.roles, retain_weight=retain_weight)
     )
+    part = partition(examples, variants, held, roles, plan.hp.method)
+    if generate is None or not plan.data.rewrite:
+        return part
+    train, rewritten, bare = rewrite_targets(part.train, variants, generate)
+    return replace(part, train=tuple(train), rewritten=rewritten, bare=bare)
 
 
-def load_cases(settings: Settings, wanted: set[str]) -> list[tuple[str, Case]]:
-    """(scope, case) of the suites whose cases the last run reported."""
-    from stabtest.core.loader import load_suite
-    from stabtest.variants.perturb import OPERATORS
+def base_generator(settings: Settings, model: str | None) -> Generate:
+    """The model's answers through the cache: what restates targets in its own words."""
+    from stabtest.generation.generator import Generator
 
-    root = Path(settings.rootdir)
-    found = []
-    for path in sorted(root.rglob("*.y*ml")):
-        scope = path.relative_to(root).as_posix()
-        if not any(fnmatch.fnmatch(scope, p) for p in settings.suites.split()):
-            continue
-        for case in load_suite(path, scope, OPERATORS).cases:
-            if f"{scope}::{case.id}" in wanted:
-                found.append((scope, case))
-    return found
+    generator = Generator.from_settings(replace(settings, model=model))
+    return lambda requests: generator(requests, stage="restating targets")
 
 
-def trained_texts(examples: Sequence[TrainingExample]) -> set[str]:
-    """Every user message training read, whitespace-normalised: the prompts, and in a
-    conversation the earlier questions of the thread. A rerun variant asking one of these
-    is not unseen."""
-    return {
-        " ".join(text.split())
-        for example in examples
-        for text in (example.prompt, *(user for user, _ in example.history))
-    }
-
-
-def _unseen(trained: set[str]) -> Callable[..., tuple[Variant, ...]]:
-    def modify(*, case: Case, variants: tuple[Variant, ...]) -> tuple[Variant, ...]:
-        return tuple(
-            replace(v, rejected="trained on") if " ".join(v.text.split()) in trained else v
-            for v in variants
-        )
-
-    return modify
-
-
-def _rerun(
-    settings: Settings, model: str | None, cases: Sequence[tuple[str, Case]], trained: set[str]
-) -> dict[str, CaseOutcome]:
-    from stabtest.session import Session
-
-    session = Session(replace(settings, model=model), modify_variants=_unseen(trained))
-    for scope, case in cases:
-        session.register(scope, case)
-    return {f"{scope}::{case.id}": session.outcome(scope, case.id) for scope, case in cases}
-
-
-def remediate(
-    settings: Settings,
-    options: DataOptions | None = None,
-    hp: Hyperparameters | None = None,
-    gate: Gate | None = None,
-    eval_variants: int = 4,
-    progress: Callable[[str], None] = print,
-) -> RoundResult:
-    """Train one round and judge it (see the module docstring)."""
-    options, hp, gate = options or DataOptions(), hp or Hyperparameters(), gate or Gate()
-    from stabtest.variants.perturb import OPERATORS
-
-    if settings.backend != "hf":
-        raise TrainingError(
-            f"--stab-backend {settings.backend}: remediation fine-tunes a local transformers "
-            "model (--stab-backend hf); an HTTP endpoint cannot be trained from here"
-        )
+def training_examples(
+    settings: Settings, options: DataOptions, method: str = "sft"
+) -> list[TrainingExample]:
+    """What round 1 trains on (and `stabtest export` writes); a clear error when none."""
     report = read_report(settings.report_path / REPORT_NAME)
+    plan = Plan(data=options, hp=Hyperparameters(method=method))  # type: ignore[arg-type]
+    generate = base_generator(settings, settings.model)
+    examples = list(split_data(report.variants, gold_labels(settings), plan, None, generate).train)
+    require_examples(examples, options)
+    return examples
+
+
+def check_roles(part: Partition, options: DataOptions) -> None:
+    """One clear line for each way a round cannot be judged."""
+    if part.corrections_seen == 0:
+        require_examples([], options)
+    if not part.treated:
+        raise RemediationError(
+            "no treated case: every failure is in a control case or a validation wording; "
+            "add cases or lower --control-fraction / --validation-fraction; nothing was trained"
+        )
+    if not part.control:
+        raise RemediationError(
+            "no control case: forgetting could not be measured; add cases or raise "
+            "--control-fraction (now a share of the cases by hash); nothing was trained"
+        )
+
+
+# -- step 2: train, chosen on validation ------------------------------------------------
+
+
+def choose(
+    settings: Settings,
+    base_dir: Path,
+    variants: Sequence[VariantResult],
+    labels: dict[tuple[str, str], GoldLabel],
+    cases: Sequence[Scoped],
+    plan: Plan,
+    work: Path,
+    progress: Callable[[str], None],
+) -> tuple[SearchResult, dict[Path, Trained]]:
+    """Train the candidates and pick one on the validation wordings; also what each
+    candidate (by its folder) trained on."""
+    generate = base_generator(settings, str(base_dir))
+    first = split_data(variants, labels, plan, None, generate)
+    by_uid = dict(cases_by_uid(cases))
+    validation = [
+        (by_uid[uid][0], validation_case(by_uid[uid][1], sorted(texts)))
+        for uid, texts in first.validation.items()
+        if uid in by_uid and texts
+    ]
+    if plan.search and not validation:
+        raise RemediationError(
+            "no validation prompt: no treated or retain case has a validation wording "
+            "(raise --validation-fraction, add paraphrases, or --no-search); nothing was trained"
+        )
+    progress(
+        f"remediation: validating on {sum(len(c.paraphrases) + 1 for _, c in validation)} "
+        f"wording(s) of {len(validation)} case(s) that training never reads"
+    )
+    base_outcomes = rerun(settings, str(base_dir), validation, set()) if validation else {}
+    treated = set(first.treated)
+    counter = iter(range(1, 1_000_000))
+
+    def train_one(config: Config, deadline: float) -> list[tuple[int, Path]]:
+        part = split_data(variants, labels, plan, config.retain_weight, generate)
+        hp = replace(
+            plan.hp,
+            learning_rate=config.learning_rate,
+            lora_r=config.lora_r,
+            lora_alpha=2 * config.lora_r,
+            epochs=config.epochs,
+        )
+        steps = _planned_steps(len(part.train), hp)
+        marks = (  # without validation wordings there is nothing to choose a step on
+            sorted({max(1, round(steps * k / CHECKPOINTS)) for k in range(1, CHECKPOINTS)})
+            if validation
+            else []
+        )
+        out = work / f"candidate-{next(counter)}"
+        result = train(base_dir, part.train, out, hp, checkpoints=marks, deadline=deadline)
+        trained_on[out] = Trained(part, hp, result)
+        progress(
+            f"remediation:   {result.steps} step(s) in {result.seconds:.0f} s on "
+            f"{len(part.train)} example(s), loss {_loss(result.losses)}"
+        )
+        return [(step, adapter) for step, adapter in result.adapters.items()]
+
+    def validate(step: int, adapter: Path) -> tuple[ValidationScore, Path]:
+        model = merge(base_dir, adapter, adapter.parent / f"merged-{step}")
+        if not validation:
+            return ValidationScore(None, None, None, None, None, 0), model
+        after = rerun(settings, str(model), validation, set())
+        return score(base_outcomes, after, treated), model
+
+    trained_on: dict[Path, Trained] = {}
+    first_config = Config(
+        plan.hp.learning_rate, plan.roles.retain_weight, plan.hp.lora_r, plan.hp.epochs
+    )
+    found = run_search(
+        candidates(first_config, plan.search),
+        train_one,
+        validate,
+        lambda path: shutil.rmtree(path, ignore_errors=True),
+        budget_seconds=plan.budget_minutes * 60,
+        min_kept=plan.min_kept,
+        max_fc_drop=plan.gate.max_fc_drop,
+        progress=progress,
+    )
+    return found, trained_on
+
+
+def _planned_steps(examples: int, hp: Hyperparameters) -> int:
+    if hp.max_steps > 0:
+        return hp.max_steps
+    per_epoch = -(-examples // hp.batch_size)
+    return max(1, int(per_epoch * hp.epochs + 0.999))
+
+
+def _loss(losses: Sequence[float]) -> str:
+    return f"{losses[0]:.3f} -> {losses[-1]:.3f}" if losses else "not logged"
+
+
+def cases_by_uid(cases: Sequence[Scoped]) -> list[tuple[str, Scoped]]:
+    return [(case_uid(scope, case.id), (scope, case)) for scope, case in cases]
+
+
+# -- step 3 and 4: evaluate on held-out variants, gate ----------------------------------
+
+
+def evaluate(
+    settings: Settings,
+    before_model: str | None,
+    after_model: str,
+    cases: Sequence[Scoped],
+    trained: set[str],
+    number: int,
+    eval_variants: int,
+    progress: Callable[[str], None],
+) -> tuple[dict[str, CaseOutcome], dict[str, CaseOutcome]]:
+    from stabtest.variants.perturb import OPERATORS
+
     held_ops = held_out_operators(OPERATORS)
-    examples = training_examples(settings, options, hp.method)
-    trained_cases = {e.uid.split("[", 1)[0] for e in examples}
-    trained_prompts = trained_texts(examples)
-    progress(f"remediation: {len(examples)} training example(s) from {len(trained_cases)} case(s)")
-
-    from stabtest.generation.hf import HFBackend
-
-    base = HFBackend(settings.model, cache_dir=None)
-    base_dir = base.model_dir()
-    base_label = (settings.model and Path(settings.model).name) or "smollm2-135m"
-    base_label = base_label.split("-r")[0] if "-r" in base_label else base_label
-    models.clean_partials(settings.cache_path)
-    number = models.next_round(settings.cache_path, base_label)
-    partial = models.partial_dir(settings.cache_path)
-    progress(
-        f"remediation: training round {number} ({hp.method}, LoRA r={hp.lora_r}) on {base_dir}"
-    )
-    result = train(base_dir, examples, partial, hp)
-    progress(
-        f"remediation: {result.steps} step(s) in {result.seconds:.1f} s, loss "
-        f"{result.losses[0]:.3f} -> {result.losses[-1]:.3f}"
-        if result.losses
-        else "no loss logged"
-    )
-
-    cases = load_cases(settings, {c.uid for c in report.cases})
-    if not cases:
-        raise ConfigError("stab_suites", "no suite case of the last report was found to rerun")
     eval_settings = replace(settings, seed=settings.seed + FRESH_SEED_STEP * number)
-    evaluated = [(scope, eval_case(case, held_ops, eval_variants)) for scope, case in cases]
-    progress(f"remediation: rerunning {len(evaluated)} case(s) on held-out variants, base model")
-    before = _rerun(eval_settings, settings.model, evaluated, trained_prompts)
+    evaluated = [(scope, held_out_case(case, held_ops, eval_variants)) for scope, case in cases]
+    progress(f"remediation: rerunning {len(evaluated)} case(s) on held-out variants, before")
+    before = rerun(eval_settings, before_model, evaluated, trained)
     progress("remediation: rerunning on the new model")
-    after = _rerun(eval_settings, str(partial), evaluated, trained_prompts)
+    after = rerun(eval_settings, after_model, evaluated, trained)
+    return before, after
 
-    treated_keys = [k for k in before if k in trained_cases]
-    control_keys = [k for k in before if k not in trained_cases]
-    sides = {
-        name: (summarize([before[k] for k in keys]), summarize([after[k] for k in keys]))
-        for name, keys in (("treated", treated_keys), ("control", control_keys))
+
+def gate_round(
+    before: dict[str, CaseOutcome],
+    after: dict[str, CaseOutcome],
+    part: Partition,
+    gate: Gate,
+    seed: int,
+) -> tuple[list[Criterion], dict[str, tuple[Side, Side]]]:
+    treated = [k for k in before if k in part.treated]
+    control = [k for k in before if k in part.control]
+    pairs = {
+        name: Paired([before[k] for k in keys], [after[k] for k in keys])
+        for name, keys in (("treated", treated), ("control", control))
     }
-    missed = judge_gate(*sides["treated"], *sides["control"], gate)
-    records = [record(e, hp.method) for e in examples]
-    digest = models.data_hash(records)
-    final = models.models_dir(settings.cache_path) / f"{base_label}-r{number}-{digest[:8]}"
-    per_case = [
+    criteria = judge(pairs["treated"], pairs["control"], gate, seed)
+    sides = {name: (summarize(p.before), summarize(p.after)) for name, p in pairs.items()}
+    return criteria, sides
+
+
+def role_of(key: str, part: Partition) -> str:
+    if key in part.treated:
+        return "treated"
+    return "retain" if key in part.retain else "control"
+
+
+def per_case_rows(
+    before: dict[str, CaseOutcome], after: dict[str, CaseOutcome], part: Partition
+) -> list[dict[str, Any]]:
+    return [
         {
             "case": key,
-            "trained": key in trained_cases,
+            "suite": scope_of(key),
+            "role": role_of(key, part),
+            "trained": key in part.treated | part.retain,
             "before": asdict(summarize([before[key]])),
             "after": asdict(summarize([after[key]])),
             "prompts": [v.prompt for v in after[key].variants.values() if not v.rejected],
         }
         for key in before
     ]
-    manifest = {
-        "round": number,
-        "base": base_label,
-        "base_fingerprint": base.fingerprint(),
-        "base_dir": str(base_dir),
-        "training_data_hash": digest,
-        "examples": len(examples),
-        "method": hp.method,
-        "hyperparameters": asdict(hp),
-        "seed": eval_settings.seed,
-        "steps": result.steps,
-        "seconds": result.seconds,
-        "peak_rss_mb": result.peak_rss_mb,
-        "losses": result.losses,
-        "treated": {
-            k: asdict(v) for k, v in zip(("before", "after"), sides["treated"], strict=True)
-        },
-        "control": {
-            k: asdict(v) for k, v in zip(("before", "after"), sides["control"], strict=True)
-        },
-        "gate": asdict(gate),
-        "missed": missed,
-        "accepted": not missed,
-        "created_at": time.time(),
-    }
-    done = models.finish(partial, final, manifest)
-    out = RoundResult(
-        model=str(done.path),
-        accepted=not missed,
-        missed=missed,
-        examples=len(examples),
-        train=result,
-        treated=dict(zip(("before", "after"), sides["treated"], strict=True)),
-        control=dict(zip(("before", "after"), sides["control"], strict=True)),
-        per_case=per_case,
-    )
-    path = settings.report_path / REPORT
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({**manifest, "model": out.model, "per_case": per_case}, indent=1))
-    os.replace(tmp, path)
-    out.report_path = str(path)
-    return out
 
 
-def select(examples: list[TrainingExample], method: str) -> list[TrainingExample]:
-    """Replay examples only in cases that have a failure to correct (cases with nothing to
-    correct stay untouched: they are the control), and none for DPO (no rejected answer)."""
-    corrected = {e.uid.split("[", 1)[0] for e in examples if e.family != "replay"}
+def per_suite_rows(
+    before: dict[str, CaseOutcome], after: dict[str, CaseOutcome], part: Partition
+) -> list[dict[str, Any]]:
+    groups: dict[tuple[str, str], list[str]] = {}
+    for key in before:
+        role = "control" if key in part.control else "treated"
+        if key in part.retain:
+            role = "retain"
+        groups.setdefault((scope_of(key), role), []).append(key)
     return [
-        e
-        for e in examples
-        if (e.family != "replay" or e.uid.split("[", 1)[0] in corrected)
-        and (method != "dpo" or e.rejected is not None)
+        {
+            "suite": suite,
+            "role": role,
+            "before": asdict(summarize([before[k] for k in keys])),
+            "after": asdict(summarize([after[k] for k in keys])),
+        }
+        for (suite, role), keys in sorted(groups.items())
     ]
 
 
-def training_examples(
-    settings: Settings, options: DataOptions, method: str = "sft"
-) -> list[TrainingExample]:
-    """The examples a round trains on (and `stabtest export` writes): from the last
-    report and the gold store; a clear error when there are none."""
-    from stabtest.adjudication.actions import load_gold
-    from stabtest.variants.perturb import OPERATORS
+# -- step 5: save -----------------------------------------------------------------------
 
+
+def base_label(model: str | None) -> str:
+    label = (model and Path(model).name) or "smollm2-135m"
+    return label.split("-r")[0] if "-r" in label else label
+
+
+def write_remediation(path: Path, remediation: Remediation) -> None:
+    """remediation.json: the last round's fields at the top (what the dashboard and
+    `stabtest report` read), every round under `rounds`."""
+    last = remediation.last
+    body: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "status": remediation.status}
+    if last is not None:
+        body |= {**last.manifest, "model": last.model, "per_case": last.per_case}
+    accepted = [r for r in remediation.rounds if r.accepted]
+    body["accepted_model"] = accepted[-1].model if accepted else None
+    body["status"] = remediation.status
+    body["rounds"] = [
+        {k: v for k, v in r.manifest.items() if k not in ("per_suite",)} | {"model": r.model}
+        for r in remediation.rounds
+    ]
+    write_atomic(path, json.dumps(body, indent=1))
+
+
+def criterion_row(criterion: Criterion) -> dict[str, Any]:
+    interval = criterion.interval
+    return asdict(criterion) | {"interval": interval.model_dump() if interval else None}
+
+
+def _trial_row(trial: Trial, chosen: Trial | None) -> dict[str, Any]:
+    return {
+        **asdict(trial.config),
+        "step": trial.step,
+        "objective": round(trial.score.objective, 4),
+        "admissible": trial.admissible,
+        "chosen": trial is chosen,
+        **asdict(trial.score),
+    }
+
+
+# -- the loop ---------------------------------------------------------------------------
+
+
+def remediate(
+    settings: Settings, plan: Plan | None = None, progress: Callable[[str], None] = print
+) -> Remediation:
+    """Run up to `plan.rounds` rounds (see the module docstring)."""
+    plan = plan or Plan()
+    if settings.backend != "hf":
+        raise TrainingError(
+            f"--stab-backend {settings.backend}: remediation fine-tunes a local transformers "
+            "model (--stab-backend hf); an HTTP endpoint cannot be trained from here"
+        )
     report = read_report(settings.report_path / REPORT_NAME)
-    snapshot = load_gold(settings)
-    labels = dict(snapshot.labels) if snapshot is not None else {}
-    examples = build_examples(report.variants, labels, held_out_operators(OPERATORS), options)
-    examples = select(examples, method)
-    require_examples(examples, options)
-    return examples
+    labels = gold_labels(settings)
+    variants: Sequence[VariantResult] = report.variants
+    cases = load_cases(settings, {c.uid for c in report.cases})
+    if not cases:
+        raise ConfigError("stab_suites", "no suite case of the last report was found to rerun")
+    check_roles(split_data(variants, labels, plan), plan.data)
+    remediation = Remediation()
+    path = settings.report_path / REPORT
+    model: str | None = settings.model
+    label = base_label(settings.model)
+    for _ in range(plan.rounds):
+        try:
+            done = one_round(settings, model, label, variants, labels, cases, plan, progress)
+        except KeyboardInterrupt:
+            remediation.status = "interrupted"
+            write_remediation(path, remediation)
+            raise
+        remediation.rounds.append(done)
+        interrupted = done.search.interrupted
+        remediation.status = (
+            "interrupted" if interrupted else ("accepted" if done.accepted else "rejected")
+        )
+        if any(r.accepted for r in remediation.rounds) and not done.accepted:
+            remediation.status = "accepted"  # an earlier round stands
+        write_remediation(path, remediation)
+        if interrupted or not done.accepted:
+            break
+        if len(remediation.rounds) < plan.rounds:
+            model = done.model
+            progress(
+                f"remediation: rerunning the suites on round {done.number}'s model for the "
+                f"failures round {done.number + 1} trains on"
+            )
+            next_cases = [
+                (s, c.model_copy(update={"model_paraphrases": ModelParaphrases(count=0)}))
+                for s, c in cases
+            ]
+            outcomes = rerun(settings, model, next_cases, set())
+            variants = [v for o in outcomes.values() for v in o.variants.values()]
+            part = split_data(variants, labels, plan)
+            if not part.train or not part.treated:
+                progress("remediation: the accepted round leaves nothing to correct: done")
+                break
+    remediation.report_path = str(path)
+    return remediation
+
+
+def one_round(
+    settings: Settings,
+    model: str | None,
+    label: str,
+    variants: Sequence[VariantResult],
+    labels: dict[tuple[str, str], GoldLabel],
+    cases: Sequence[Scoped],
+    plan: Plan,
+    progress: Callable[[str], None],
+) -> RoundResult:
+    from stabtest.generation.hf import HFBackend
+
+    base = HFBackend(model, cache_dir=None)
+    base_dir = base.model_dir()
+    models.clean_partials(settings.cache_path)
+    number = models.next_round(settings.cache_path, label)
+    part = split_data(variants, labels, plan, None, base_generator(settings, model))
+    check_roles(part, plan.data)
+    progress(
+        f"remediation: round {number} from {base_dir}: {len(part.train)} example(s) "
+        f"({_families(part.train)}); {len(part.treated)} treated, {len(part.retain)} retain, "
+        f"{len(part.control)} control case(s); {part.held_back} example(s) kept for validation; "
+        f"{part.rewritten} case target(s) restated in the model's words, {part.bare} left bare"
+    )
+    partial = models.partial_dir(settings.cache_path)
+    work = partial.parent / "work"
+    started = time.perf_counter()
+    try:
+        found, trained_on = choose(
+            settings, base_dir, variants, labels, cases, plan, work, progress
+        )
+    except BaseException:
+        shutil.rmtree(partial.parent, ignore_errors=True)  # nothing half-written is left
+        raise
+    if found.best is None:
+        raise RemediationError(
+            "the search finished no candidate" + (" (interrupted)" if found.interrupted else "")
+        )
+    best = found.best
+    chosen_part, chosen_hp, result = trained_on[best.model.parent]
+    progress(
+        f"remediation: chose {best.config.label()} at step {best.step} of {result.steps} "
+        f"({found.configs_tried} candidate(s), {len(found.trials)} checkpoint(s), "
+        f"{found.seconds:.0f} s)"
+    )
+    shutil.move(str(best.model), str(partial))
+    trained = trained_texts(chosen_part.train)
+    before: dict[str, CaseOutcome] = {}
+    after: dict[str, CaseOutcome] = {}
+    if found.interrupted:  # Ctrl-C: keep the best finished candidate, judge nothing more
+        progress("remediation: interrupted: the best finished candidate is kept, not accepted")
+        criteria: list[Criterion] = []
+        sides = {"treated": (Side(), Side()), "control": (Side(), Side())}
+    else:
+        before, after = evaluate(
+            settings, model, str(partial), cases, trained, number, plan.eval_variants, progress
+        )
+        criteria, sides = gate_round(before, after, chosen_part, plan.gate, settings.seed + number)
+    accepted = bool(criteria) and all(c.passed for c in criteria) and not found.interrupted
+    records = [record(e, chosen_hp.method) for e in chosen_part.train]
+    digest = models.data_hash(records)
+    final = models.models_dir(settings.cache_path) / f"{label}-r{number}-{digest[:8]}"
+    per_case = per_case_rows(before, after, chosen_part)
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
+        "round": number,
+        "base": label,
+        "base_model": model,
+        "base_fingerprint": base.fingerprint(),
+        "base_dir": str(base_dir),
+        "training_data_hash": digest,
+        "examples": len(chosen_part.train),
+        "example_families": dict(Counter(e.family for e in chosen_part.train)),
+        "roles": {
+            "treated": len(chosen_part.treated),
+            "retain": len(chosen_part.retain),
+            "control": len(chosen_part.control),
+            "validation_prompts": chosen_part.validation_prompts(),
+            "held_back_for_validation": chosen_part.held_back,
+            "targets_restated": chosen_part.rewritten,
+            "targets_bare": chosen_part.bare,
+        },
+        "method": chosen_hp.method,
+        "hyperparameters": asdict(chosen_hp),
+        "chosen_step": best.step,
+        "search": {
+            "budget_minutes": plan.budget_minutes,
+            "seconds": found.seconds,
+            "configs_tried": found.configs_tried,
+            "stopped_by_budget": found.stopped_by_budget,
+            "interrupted": found.interrupted,
+            "trials": [_trial_row(t, best) for t in found.trials],
+        },
+        "seed": settings.seed + FRESH_SEED_STEP * number,
+        "steps": result.steps,
+        "seconds": round(time.perf_counter() - started, 1),
+        "training_seconds": result.seconds,
+        "peak_rss_mb": result.peak_rss_mb,
+        "losses": result.losses,
+        "treated": {"before": asdict(sides["treated"][0]), "after": asdict(sides["treated"][1])},
+        "control": {"before": asdict(sides["control"][0]), "after": asdict(sides["control"][1])},
+        "gate": asdict(plan.gate),
+        "criteria": [criterion_row(c) for c in criteria],
+        "missed": [c.line for c in criteria if not c.passed]
+        + (["interrupted: the search did not finish"] if found.interrupted else []),
+        "advice": [c.advice for c in criteria if not c.passed and c.advice],
+        "accepted": accepted,
+        "per_suite": per_suite_rows(before, after, chosen_part),
+        "created_at": time.time(),
+    }
+    shutil.rmtree(work, ignore_errors=True)
+    done = models.finish(partial, final, manifest)
+    return RoundResult(
+        number=number,
+        model=str(done.path),
+        accepted=accepted,
+        criteria=criteria,
+        partition=chosen_part,
+        search=found,
+        chosen=best,
+        treated=dict(zip(("before", "after"), sides["treated"], strict=True)),
+        control=dict(zip(("before", "after"), sides["control"], strict=True)),
+        per_case=per_case,
+        manifest=manifest,
+    )
+
+
+def _families(examples: Sequence[TrainingExample]) -> str:
+    counts = Counter(e.family for e in examples)
+    return ", ".join(f"{n} {family}" for family, n in sorted(counts.items()))

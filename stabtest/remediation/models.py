@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stabtest.core.atomic import write_atomic
+
 MANIFEST = "manifest.json"
 PARTIAL = ".partial-"
 
@@ -93,9 +95,7 @@ def finish(partial_model: Path, final: Path, manifest: dict[str, Any]) -> ModelR
 
 
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
-    tmp = folder / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, folder / MANIFEST)
+    write_atomic(folder / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
 
 
 def update_manifest(model_round: ModelRound, **changes: Any) -> ModelRound:

@@ -57,3 +57,27 @@ def trainable(variant: VariantResult, held_ops: Iterable[str]) -> bool:
     if variant.family == "adversarial":
         return variant.attack not in held_out_attacks()
     return True
+
+
+CONTROL_FRACTION = 0.25
+"""Cases set aside, by hash of their uid, as the control: never trained on, whatever
+their verdicts, so forgetting is measured on a sample of the suite, not only on the cases
+that happened to pass."""
+VALIDATION_FRACTION = 0.25
+"""Training wordings set aside, by hash, to choose hyperparameters and the checkpoint:
+never trained on, never the held-out wordings that judge the round."""
+
+
+def _fraction(text: str, salt: str) -> float:
+    digest = hashlib.sha256(f"{salt}:{text}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def is_control(case_uid: str, fraction: float = CONTROL_FRACTION) -> bool:
+    """Whether a case is in the control set (stable across runs and suites: by uid)."""
+    return _fraction(case_uid, "control") < fraction
+
+
+def is_validation(prompt: str, fraction: float = VALIDATION_FRACTION) -> bool:
+    """Whether a training wording is kept for validation instead of training."""
+    return _fraction(" ".join(prompt.split()).lower(), "validation") < fraction

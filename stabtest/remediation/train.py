@@ -31,11 +31,15 @@ class TrainingError(StabtestError):
     """Training could not run: a missing dependency, a model that cannot be trained."""
 
 
+class BudgetTooSmall(TrainingError):
+    """The time budget ran out before one training step."""
+
+
 @dataclass(frozen=True)
 class Hyperparameters:
     method: Method = "sft"
     learning_rate: float = 2e-4  # LoRA wants about 10x the full fine-tuning rate
-    epochs: float = 3.0
+    epochs: float = 2.0
     max_steps: int = -1
     batch_size: int = 4
     lora_r: int = 16
@@ -51,6 +55,9 @@ class TrainResult:
     seconds: float
     peak_rss_mb: float
     losses: list[float] = field(default_factory=list)
+    adapters: dict[int, Path] = field(default_factory=dict)
+    """The LoRA adapter saved at each checkpoint step (the last step always)."""
+    stopped_at_deadline: bool = False
 
     @property
     def loss_fell(self) -> bool:
@@ -109,15 +116,54 @@ def _weighted_sft_classes() -> tuple[Any, Any]:
     return WeightCollator, WeightedSFTTrainer
 
 
+def _checkpoint_callback(
+    folder: Path, steps: Sequence[int], deadline: float | None, saved: dict[int, Path]
+) -> Any:
+    """Saves the adapter at `steps` (and at the last step) and stops at `deadline`
+    (time.monotonic()), before a step it could not finish in time."""
+    from transformers import TrainerCallback
+
+    class Checkpoints(TrainerCallback):
+        stopped = False
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise BudgetTooSmall(  # the trainer runs one step whatever a callback says
+                    "--budget-minutes: the budget ran out before one training step "
+                    "(loading the model and data took it all); give it more"
+                )
+
+        def on_step_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            if deadline is not None and time.monotonic() >= deadline:
+                control.should_training_stop = True
+                self.stopped = True
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            step = int(state.global_step)
+            last = step >= state.max_steps
+            if deadline is not None and time.monotonic() >= deadline and not last:
+                control.should_training_stop = True
+                self.stopped = True
+            if step in steps or last or control.should_training_stop:
+                path = folder / f"step-{step}"
+                kw["model"].save_pretrained(path)
+                saved[step] = path
+
+    return Checkpoints()
+
+
 def train(
     base: Path,
     examples: Sequence[TrainingExample],
     output: Path,
     hp: Hyperparameters = Hyperparameters(),
     progress: bool = True,
+    checkpoints: Sequence[int] = (),
+    deadline: float | None = None,
 ) -> TrainResult:
-    """Fine-tune the model directory `base` on `examples`; save the merged model and its
-    tokenizer into `output` (which must not exist)."""
+    """Fine-tune the model directory `base` on `examples`, saving the LoRA adapter under
+    `output` (which must not exist) at each of `checkpoints` and at the last step; stop
+    at `deadline` (monotonic clock). `merge` turns an adapter into a model directory."""
     try:
         import torch
         from peft import LoraConfig
@@ -166,6 +212,8 @@ def train(
         "remove_unused_columns": False,
     }
     dataset = _dataset(examples, hp.method)
+    saved: dict[int, Path] = {}
+    callback = _checkpoint_callback(output, checkpoints, deadline, saved)
     if hp.method == "sft":
         collator_cls, trainer_cls = _weighted_sft_classes()
         trainer = trainer_cls(
@@ -175,6 +223,7 @@ def train(
             processing_class=tokenizer,
             peft_config=lora,
             data_collator=collator_cls(pad_token_id=tokenizer.pad_token_id),
+            callbacks=[callback],
         )
     else:
         trainer = DPOTrainer(
@@ -183,19 +232,47 @@ def train(
             train_dataset=dataset.remove_columns(["weight"]),
             processing_class=tokenizer,
             peft_config=lora,
+            callbacks=[callback],
         )
-    trainer.train()
-    losses = [float(e["loss"]) for e in trainer.state.log_history if "loss" in e]
-    merged = trainer.model.merge_and_unload()
-    merged.to(torch.bfloat16)  # half the disk; the hf backend computes in its own dtype
     output.mkdir(parents=True)
-    merged.save_pretrained(output)
-    tokenizer.save_pretrained(output)
-    shutil.rmtree(common["output_dir"], ignore_errors=True)
+    try:
+        trainer.train()
+    except (torch.OutOfMemoryError, MemoryError):
+        raise TrainingError(
+            f"out of memory training with batch size {hp.batch_size} and max length "
+            f"{hp.max_length}: lower --batch-size; nothing was saved"
+        ) from None
+    finally:
+        shutil.rmtree(common["output_dir"], ignore_errors=True)
+    steps = int(trainer.state.global_step)
+    if steps == 0:
+        raise BudgetTooSmall(
+            "--budget-minutes: the budget ran out before one training step "
+            f"(loading the model took {time.perf_counter() - started:.1f} s); give it more"
+        )
+    losses = [float(e["loss"]) for e in trainer.state.log_history if "loss" in e]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return TrainResult(
-        steps=int(trainer.state.global_step),
+        steps=steps,
         seconds=round(time.perf_counter() - started, 2),
         peak_rss_mb=round(peak, 1),
         losses=losses,
+        adapters=dict(sorted(saved.items())),
+        stopped_at_deadline=bool(callback.stopped),
     )
+
+
+def merge(base: Path, adapter: Path, output: Path) -> Path:
+    """The base model with `adapter` merged in, saved (bf16, with the tokenizer) as a
+    model directory `output` that loads like any other (`--stab-model DIR`)."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    merged = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+    merged.to(torch.bfloat16)  # half the disk; the hf backend computes in its own dtype
+    output.mkdir(parents=True)
+    merged.save_pretrained(output)
+    AutoTokenizer.from_pretrained(base).save_pretrained(output)
+    return output

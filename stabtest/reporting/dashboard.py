@@ -10,11 +10,11 @@ answer holding `</script>` cannot end a script element.
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from stabtest.core.atomic import write_atomic
 from stabtest.core.report import RunReport
 from stabtest.reporting import dashboard_figures as figures
 from stabtest.reporting.dashboard_view import case_views, fmt, remediation_view, run_facts, when
@@ -137,12 +137,8 @@ def write_dashboard(
     """Write the page via a temporary file and rename: a reader (a browser, a CI artifact
     upload) never sees half a page."""
     page = render_dashboard(report, history=history, remediation=remediation)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     # A lone surrogate (a report read from hand-made JSON) has no UTF-8 form: shown as "?".
-    tmp.write_bytes(page.encode("utf-8", "replace"))
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, page.encode("utf-8", "replace"))
 
 
 def load_remediation(path: Path, on_skip: Callable[[str], None]) -> dict[str, Any] | None:

@@ -10,7 +10,7 @@ import pytest
 
 from stabtest.core.results import TrainingExample
 from stabtest.generation.hf import HFBackend
-from stabtest.remediation.train import Hyperparameters, train
+from stabtest.remediation.train import Hyperparameters, merge, train
 
 pytestmark = pytest.mark.integration
 
@@ -47,11 +47,13 @@ def test_conversation_examples_train_with_sft_and_dpo(
     base: Path, tmp_path: Path, method: str, steps: int
 ) -> None:
     hp = Hyperparameters(method=method, max_steps=steps, batch_size=3)  # type: ignore[arg-type]
-    result = train(base, EXAMPLES, tmp_path / "model", hp, progress=False)
+    result = train(base, EXAMPLES, tmp_path / "adapters", hp, progress=False, checkpoints=[2])
     assert result.steps == steps and len(result.losses) == steps
     assert all(math.isfinite(loss) for loss in result.losses)
     if method == "sft":  # the same three examples each step: the loss must fall
         assert result.loss_fell
+    assert sorted(result.adapters) == [2, steps]  # the checkpoint asked for, and the last
+    merge(base, result.adapters[steps], tmp_path / "model")
     assert (tmp_path / "model" / "config.json").is_file()
     reloaded = HFBackend(str(tmp_path / "model"))
     assert reloaded.fingerprint() != HFBackend().fingerprint()

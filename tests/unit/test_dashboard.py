@@ -410,6 +410,145 @@ def test_remediation_bars_loss_curve_and_a_malformed_file_still_render() -> None
     assert "remediation" in parsed.ids() and "plot-losses" not in parsed.ids()
 
 
+def side(cases: int, si: float, fc: float) -> dict[str, Any]:
+    return {"cases": cases, "answers": 4 * cases, "si": si, "fc": fc, "rdr": 0.5, "pass_rate": fc}
+
+
+def trial(lr: float, step: int, objective: float, chosen: bool) -> dict[str, Any]:
+    return {
+        **{"learning_rate": lr, "retain_weight": 0.5, "lora_r": 8, "epochs": 2.0},
+        **{"step": step, "objective": objective, "admissible": True, "chosen": chosen},
+        **{"si_before": 0.5, "si_after": 0.2, "fc_before": 0.4, "fc_after": 0.7, "kept": 1.0},
+        "prompts": 6,
+    }
+
+
+SI_LINE = "held-out SI 0.500 -> 0.250 (drop 50%), 95% CI [0.100, 0.450]"
+FC_LINE = "control FC 1.000 -> 0.900 (change -0.100), 95% CI [-0.250, 0.000]"
+REMEDIATION_V2: dict[str, Any] = {
+    **{k: v for k, v in REMEDIATION.items() if k not in ("missed", "per_case")},
+    "schema_version": 2,
+    "status": "rejected",
+    "steps": 6,
+    "chosen_step": 4,
+    "criteria": [
+        {
+            "name": "held-out SI",
+            "statistic": "relative drop",
+            "estimate": 0.5,
+            "interval": {"low": 0.1, "high": 0.45},
+            "threshold": 0.4,
+            "passed": True,
+            "line": SI_LINE,
+            "advice": "",
+        },
+        {
+            "name": "control FC",
+            "statistic": "change",
+            "estimate": -0.1,
+            "interval": {"low": -0.25, "high": 0.0},
+            "threshold": -0.02,
+            "passed": False,
+            "line": FC_LINE,
+            "advice": f"train fewer steps or raise --retain-weight {SCRIPT}",
+        },
+        {"name": ["not", "text"], "estimate": "high", "interval": None, "passed": "yes"},
+    ],
+    "missed": [FC_LINE],
+    "advice": [f"train fewer steps or raise --retain-weight {SCRIPT}", "add control cases"],
+    "roles": {"treated": 3, "retain": 2, "control": 4, "validation_prompts": 7},
+    "example_families": {"correction": 9, "retain": 3},
+    "search": {
+        "budget_minutes": 30.0,
+        "seconds": 95.5,
+        "configs_tried": 2,
+        "stopped_by_budget": False,
+        "interrupted": False,
+        "trials": [
+            trial(1e-4, 2, 0.3, False),
+            trial(1e-4, 4, 0.6, True),
+            trial(3e-4, 6, 0.1, False),
+        ],
+    },
+    "per_suite": [
+        {
+            "suite": SUITE,
+            "role": "treated",
+            "before": side(3, 0.5, 0.4),
+            "after": side(3, 0.25, 0.7),
+        },
+        {"suite": "suites/math.yaml", "role": "control", "before": side(4, 0.0, 1.0), "after": "x"},
+    ],
+    "per_case": [
+        {
+            "case": f"{SUITE}::hostile",
+            "suite": SUITE,
+            "role": "retain",
+            "trained": True,
+            "before": {"si": 0.5},
+            "after": {"si": 0.25},
+        }
+    ],
+    "rounds": [
+        {"round": 1, "accepted": True, "model": "models/smollm2-r1-aaaa", "examples": 8},
+        {"round": 2, "accepted": False, "model": "models/smollm2-r2-abcdef12", "missed": [FC_LINE]},
+    ],
+    "accepted_model": "models/smollm2-r1-aaaa",
+}
+
+
+def table_text(page: str, table_id: str) -> list[str]:
+    """The rows of one table as whitespace-normalised text."""
+    start = page.index(f'id="{table_id}"')
+    body = page[start : page.index("</table>", start)]
+    return [" ".join(" ".join(Page(row).text).split()) for row in body.split("<tr>")[2:]]
+
+
+def test_a_v2_remediation_shows_status_criteria_advice_search_suites_and_rounds() -> None:
+    page = render_dashboard(make_report(), remediation=REMEDIATION_V2)
+    parsed = Page(page)
+    text = " ".join(" ".join(parsed.text).split())
+    assert '<span class="badge rejected">rejected</span>' in page
+    assert "model to ship (the last accepted round) models/smollm2-r1-aaaa" in text
+    criteria = table_text(page, "remediation-criteria")
+    assert criteria[0] == f"held-out SI relative drop 0.500 [0.100, 0.450] 0.400 pass {SI_LINE}"
+    assert criteria[1] == (
+        f"control FC change -0.100 [-0.250, 0.000] -0.020 miss {FC_LINE} "
+        f"to do: train fewer steps or raise --retain-weight {SCRIPT}"
+    )
+    assert criteria[2] == ""  # mistyped: blank, not "['not', 'text']" or "high"
+    assert "to do: add control cases" in text  # advice no criterion carries
+    assert "gate missed:" not in text  # its one line is in the criteria table already
+    assert "treated cases 3 · retain cases 2 · control cases 4 · validation wordings 7" in text
+    assert "chosen on the validation wordings: lr 0.0001, retain weight 0.5, LoRA r 8, " in text
+    assert "2 epoch(s), step 4 of 6" in text and "configurations tried 2" in text
+    trials = table_text(page, "remediation-trials")
+    assert trials[1] == "0.0001 0.5 8 2 4 0.600 0.500 → 0.200 0.400 → 0.700 1.000 yes chosen"
+    suites = table_text(page, "remediation-suites")
+    assert suites == [
+        f"{SUITE} treated 3 0.500 → 0.250 0.400 → 0.700 0.500 → 0.500 0.400 → 0.700",
+        "suites/math.yaml control 4 0.000 → 1.000 → 0.500 → 1.000 →",
+    ]
+    assert f"{SUITE}::hostile retain yes 0.500 → 0.250" in text  # per case, with its role
+    rounds = table_text(page, "remediation-rounds")
+    assert rounds[0].startswith("1 accepted models/smollm2-r1-aaaa 8")
+    assert rounds[1] == f"2 rejected models/smollm2-r2-abcdef12 {FC_LINE}"
+    assert len(parsed.script_tags()) == 3 and SCRIPT in text  # advice is text, not markup
+    assert "plot-remediation" in parsed.ids()
+
+
+def test_a_v1_remediation_renders_without_the_v2_parts() -> None:
+    parsed = Page(full_page())
+    text = " ".join(" ".join(parsed.text).split())
+    assert "gate missed: control FC dropped" in text and "rejected" in text
+    assert "training seconds" not in text and "round seconds" not in text
+    assert {"remediation-criteria", "remediation-trials", "remediation-suites"}.isdisjoint(
+        parsed.ids()
+    )
+    assert "remediation-rounds" not in parsed.ids() and "role" not in text
+    assert f"{SUITE}::hostile yes 0.500 → 0.250" in text  # no role column
+
+
 def test_a_report_with_problems_escalations_and_human_labels_renders() -> None:
     report = make_report(
         status="incomplete",

@@ -193,14 +193,14 @@ def test_remediation_holds_out_attack_families():
 
 def test_remediation_rerun_asks_only_held_out_families():
     from stabtest.core.suite import Adversarial, Case
-    from stabtest.remediation.loop import eval_case
+    from stabtest.remediation.evaluate import held_out_case
 
     case = Case(
         id="a",
         prompt="q",
         adversarial=Adversarial(families=("char", "word", "sentence", "distractor"), count=3),
     )
-    rerun = eval_case(case, ("typo",), 2)
+    rerun = held_out_case(case, ("typo",), 2)
     assert rerun.adversarial == Adversarial(families=("char", "sentence"), count=3)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from stabtest.core.ids import case_of
 from stabtest.core.results import (
     AnswerResult,
     GoldLabel,
@@ -23,7 +24,7 @@ from stabtest.remediation.dataset import (
     record,
     require_examples,
 )
-from stabtest.remediation.loop import Gate, Side, judge_gate, select
+from stabtest.remediation.partition import Roles, partition
 from stabtest.remediation.split import held_out_operators, held_out_paraphrase, trainable
 
 
@@ -93,7 +94,7 @@ def test_without_a_right_answer_the_reference_is_written_as_one() -> None:
 
 
 def test_weak_supervision_can_be_switched_off_and_unsure_failures_are_skipped() -> None:
-    assert select(build_examples([RIGHT, WRONG], {}, (), DataOptions(weak=False)), "sft") == []
+    assert build_examples([RIGHT, WRONG], {}, (), DataOptions(weak=False, replay_weight=0)) == []
     unsure = variant("v1", "Neptune.", "fail", correct=False, confidence=0.7, prompt="Big?")
     assert build_examples([RIGHT, unsure], {}, (), NO_REPLAY) == []
     with pytest.raises(NoTrainingData, match=r"no training data.*nothing was trained"):
@@ -117,26 +118,6 @@ def test_export_records_are_what_trl_reads() -> None:
     assert sft["completion"] == [{"role": "assistant", "content": "Jupiter is the largest."}]
     assert set(dpo) == {"prompt", "chosen", "rejected", "weight"}
     assert dpo["rejected"] == [{"role": "assistant", "content": "Neptune."}]
-
-
-def side(si: float, fc: float, diversity: float = 1.0, cases: int = 4) -> Side:
-    return Side(cases=cases, answers=cases * 4, si=si, fc=fc, rdr=0.5, diversity=diversity)
-
-
-@pytest.mark.parametrize(
-    ("after", "control_after", "missed"),
-    [
-        (side(0.2, 0.9), side(0.0, 1.0), []),
-        (side(0.45, 0.9), side(0.0, 1.0), ["held-out SI"]),  # only 10% lower
-        (side(0.2, 0.85), side(0.0, 1.0), ["held-out FC"]),
-        (side(0.2, 0.9), side(0.0, 0.9), ["control FC"]),
-        (side(0.0, 0.9, diversity=0.25), side(0.0, 1.0, diversity=0.25), ["diversity"]),
-    ],
-)
-def test_the_gate_accepts_and_rejects(after: Side, control_after: Side, missed: list[str]) -> None:
-    result = judge_gate(side(0.5, 0.9), after, side(0.0, 1.0), control_after, Gate())
-    assert len(result) == len(missed)
-    assert all(m in r for m, r in zip(missed, result, strict=True))
 
 
 def test_an_interrupted_round_is_never_listed_and_is_cleaned(tmp_path: Path) -> None:
@@ -195,16 +176,20 @@ def test_replay_trains_on_the_models_own_right_answers_when_asked() -> None:
     ]
     untouched = variant("v0", "Jupiter.", "pass", correct=True)
     untouched = replace(untouched, uid="s.yaml::other[v0]", case_id="other")
-    mixed = build_examples([RIGHT, WRONG, untouched], {}, (), DataOptions(replay_weight=0.5))
-    kept = select(mixed, "sft")
-    assert {e.uid.split("[")[0] for e in kept} == {"s.yaml::planet"}  # "other" stays control
-    assert all(e.rejected is not None for e in select(mixed, "dpo"))
+    variants = [RIGHT, WRONG, untouched]
+    mixed = build_examples(variants, {}, (), DataOptions(replay_weight=0.5))
+    no_split = Roles(control_fraction=0, validation_fraction=0, retain_weight=0)
+    kept = partition(mixed, variants, (), no_split)
+    assert {case_of(e.uid) for e in kept.train} == {"s.yaml::planet"}  # "other": control
+    assert kept.control == {"s.yaml::other"} and kept.treated == {"s.yaml::planet"}
+    dpo = partition(mixed, variants, (), no_split, method="dpo")
+    assert dpo.train and all(e.rejected is not None for e in dpo.train)
     with pytest.raises(NoTrainingData):  # replay alone is not a reason to train
-        require_examples(select(replay, "sft"), DataOptions())
+        require_examples(replay, DataOptions())
 
 
 def test_a_conversations_earlier_questions_count_as_trained() -> None:
-    from stabtest.remediation.loop import trained_texts
+    from stabtest.remediation.evaluate import trained_texts
 
     examples = [
         TrainingExample("What is  the capital?", "Paris."),
