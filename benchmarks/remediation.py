@@ -12,7 +12,7 @@ from the reference when the model never gave one). `--project DIR` keeps the pro
 its cache) there and reuses it, so several configurations compare on one suite run.
 `--legacy` reproduces the rule of the previous release: no control set drawn by hash
 (untouched cases are the control), no retain set, no validation split, no search, 60
-steps.
+steps, targets written from references left bare.
 
 Prints, per round: examples and roles, the search (configurations, chosen step), wall
 time and peak memory, held-out SI / FC / RDR before and after with 95% bootstrap
@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 LEGACY = [
     "--control-fraction", "0", "--retain-weight", "0", "--validation-fraction", "0",
-    "--no-search", "--steps", "60", "--replay-weight", "0.5",
+    "--no-search", "--steps", "60", "--replay-weight", "0.5", "--no-restate",
 ]  # fmt: skip
 
 
