@@ -116,7 +116,13 @@ def run_search(
                 break
             result.configs_tried += 1
             progress(f"remediation: candidate {result.configs_tried}: {config.label()}")
-            checkpoints = list(train(config, deadline))
+            try:
+                checkpoints = list(train(config, deadline))
+            except TimeoutError:  # the budget ran out before its first step
+                if result.best is None:
+                    raise
+                result.stopped_by_budget = True
+                break
             for index, (step, adapter) in enumerate(checkpoints):
                 final = index == len(checkpoints) - 1
                 if clock() > deadline and not (result.best is None and final):

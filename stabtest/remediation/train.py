@@ -31,8 +31,9 @@ class TrainingError(StabtestError):
     """Training could not run: a missing dependency, a model that cannot be trained."""
 
 
-class BudgetTooSmall(TrainingError):
-    """The time budget ran out before one training step."""
+class BudgetTooSmall(TrainingError, TimeoutError):
+    """The time budget ran out before one training step (a TimeoutError, so the search
+    can tell it from a broken run: later candidates just stop)."""
 
 
 @dataclass(frozen=True)

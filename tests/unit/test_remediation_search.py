@@ -104,3 +104,24 @@ def test_ctrl_c_keeps_the_best_finished_candidate() -> None:
         progress=lambda _: None,
     )
     assert result.interrupted and result.best is not None and result.best.config == FIRST
+
+
+def test_a_candidate_that_runs_out_of_time_before_its_first_step_ends_the_search() -> None:
+    calls = 0
+
+    def train(config: Config, deadline: float) -> list[tuple[int, Path]]:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise TimeoutError("the budget ran out before one training step")
+        return [(3, Path("a"))]
+
+    result = run_search(
+        candidates(FIRST),
+        train,
+        lambda step, adapter: (score(0.2), Path("m")),
+        lambda path: None,
+        budget_seconds=1e9,
+        progress=lambda _: None,
+    )
+    assert result.best is not None and result.stopped_by_budget and result.configs_tried == 2
