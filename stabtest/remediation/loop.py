@@ -15,7 +15,7 @@ import json
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -76,9 +76,6 @@ class Trained:
     part: Partition
     hp: Hyperparameters
     result: TrainResult
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter((self.part, self.hp, self.result))
 
 
 class RemediationError(StabtestError):
@@ -193,18 +190,21 @@ def check_roles(part: Partition, options: DataOptions) -> None:
 
 def choose(
     settings: Settings,
+    model: str | None,
     base_dir: Path,
     variants: Sequence[VariantResult],
     labels: dict[tuple[str, str], GoldLabel],
     cases: Sequence[Scoped],
     plan: Plan,
+    first: Partition,
+    generate: Generate,
     work: Path,
     progress: Callable[[str], None],
 ) -> tuple[SearchResult, dict[Path, Trained]]:
-    """Train the candidates and pick one on the validation wordings; also what each
-    candidate (by its folder) trained on."""
-    generate = base_generator(settings, str(base_dir))
-    first = split_data(variants, labels, plan, None, generate)
+    """Train the candidates from `base_dir` and pick one on the validation wordings of
+    `first` (the round's partition); also what each candidate (by its folder) trained
+    on. The base model's answers come from `model`, the name the run used, so they are
+    the run's cached answers (its converted directory has another fingerprint)."""
     by_uid = dict(cases_by_uid(cases))
     validation = [
         (by_uid[uid][0], validation_case(by_uid[uid][1], sorted(texts)))
@@ -220,7 +220,7 @@ def choose(
         f"remediation: validating on {sum(len(c.paraphrases) + 1 for _, c in validation)} "
         f"wording(s) of {len(validation)} case(s) that training never reads"
     )
-    base_outcomes = rerun(settings, str(base_dir), validation, set()) if validation else {}
+    base_outcomes = rerun(settings, model, validation, set()) if validation else {}
     treated = set(first.treated)
     counter = iter(range(1, 1_000_000))
 
@@ -358,10 +358,7 @@ def per_suite_rows(
 ) -> list[dict[str, Any]]:
     groups: dict[tuple[str, str], list[str]] = {}
     for key in before:
-        role = "control" if key in part.control else "treated"
-        if key in part.retain:
-            role = "retain"
-        groups.setdefault((scope_of(key), role), []).append(key)
+        groups.setdefault((scope_of(key), role_of(key, part)), []).append(key)
     return [
         {
             "suite": suite,
@@ -385,7 +382,7 @@ def write_remediation(path: Path, remediation: Remediation) -> None:
     """remediation.json: the last round's fields at the top (what the dashboard and
     `stabtest report` read), every round under `rounds`."""
     last = remediation.last
-    body: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "status": remediation.status}
+    body: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
     if last is not None:
         body |= {**last.manifest, "model": last.model, "per_case": last.per_case}
     accepted = [r for r in remediation.rounds if r.accepted]
@@ -491,7 +488,8 @@ def one_round(
     base_dir = base.model_dir()
     models.clean_partials(settings.cache_path)
     number = models.next_round(settings.cache_path, label)
-    part = split_data(variants, labels, plan, None, base_generator(settings, model))
+    generate = base_generator(settings, model)
+    part = split_data(variants, labels, plan, None, generate)
     check_roles(part, plan.data)
     progress(
         f"remediation: round {number} from {base_dir}: {len(part.train)} example(s) "
@@ -504,7 +502,7 @@ def one_round(
     started = time.perf_counter()
     try:
         found, trained_on = choose(
-            settings, base_dir, variants, labels, cases, plan, work, progress
+            settings, model, base_dir, variants, labels, cases, plan, part, generate, work, progress
         )
     except BaseException:
         shutil.rmtree(partial.parent, ignore_errors=True)  # nothing half-written is left
@@ -514,7 +512,8 @@ def one_round(
             "the search finished no candidate" + (" (interrupted)" if found.interrupted else "")
         )
     best = found.best
-    chosen_part, chosen_hp, result = trained_on[best.model.parent]
+    chosen = trained_on[best.model.parent]
+    chosen_part, chosen_hp, result = chosen.part, chosen.hp, chosen.result
     progress(
         f"remediation: chose {best.config.label()} at step {best.step} of {result.steps} "
         f"({found.configs_tried} candidate(s), {len(found.trials)} checkpoint(s), "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from stabtest.remediation.evaluate import ValidationScore
-from stabtest.remediation.search import Config, candidates, run_search
+from stabtest.remediation.search import Config, SearchResult, candidates, run_search
 
 
 class Clock:
@@ -85,17 +85,18 @@ def test_past_the_deadline_the_first_candidate_still_yields_its_last_checkpoint(
     assert [t.step for t in result.trials] == [4] and result.configs_tried == 1
 
 
-def test_ctrl_c_keeps_the_best_finished_candidate() -> None:
+def search_failing_on_the_second_candidate(error: BaseException) -> SearchResult:
+    """A search whose first candidate trains and whose second raises `error`."""
     calls = 0
 
     def train(config: Config, deadline: float) -> list[tuple[int, Path]]:
         nonlocal calls
         calls += 1
         if calls == 2:
-            raise KeyboardInterrupt
+            raise error
         return [(3, Path("a"))]
 
-    result = run_search(
+    return run_search(
         candidates(FIRST),
         train,
         lambda step, adapter: (score(0.2), Path("m")),
@@ -103,25 +104,15 @@ def test_ctrl_c_keeps_the_best_finished_candidate() -> None:
         budget_seconds=1e9,
         progress=lambda _: None,
     )
+
+
+def test_ctrl_c_keeps_the_best_finished_candidate() -> None:
+    result = search_failing_on_the_second_candidate(KeyboardInterrupt())
     assert result.interrupted and result.best is not None and result.best.config == FIRST
 
 
 def test_a_candidate_that_runs_out_of_time_before_its_first_step_ends_the_search() -> None:
-    calls = 0
-
-    def train(config: Config, deadline: float) -> list[tuple[int, Path]]:
-        nonlocal calls
-        calls += 1
-        if calls == 2:
-            raise TimeoutError("the budget ran out before one training step")
-        return [(3, Path("a"))]
-
-    result = run_search(
-        candidates(FIRST),
-        train,
-        lambda step, adapter: (score(0.2), Path("m")),
-        lambda path: None,
-        budget_seconds=1e9,
-        progress=lambda _: None,
+    result = search_failing_on_the_second_candidate(
+        TimeoutError("the budget ran out before one training step")
     )
     assert result.best is not None and result.stopped_by_budget and result.configs_tried == 2
