@@ -4,7 +4,7 @@
 
 Sources: the bundled suites (short facts, arithmetic), and slices of ../shared/data:
 TruthfulQA (open-ended), ParaRel (short facts), GSM8K (arithmetic). Each case is asked in
-its original wording and one seeded rule variant, greedily, through stabtest's own
+its original wording and one or two seeded rule variants, greedily, through stabtest's own
 Session (so the answers are exactly those a run judges). Labels are added by a person
 reading each answer (see benchmarks/data/annotation/README.md); this script never labels.
 Re-running keeps the labels of answers whose text did not change.
@@ -26,11 +26,14 @@ SHARED = ROOT.parent / "shared" / "data"
 SET_DIR = ROOT / "benchmarks" / "data" / "annotation"
 ANSWERS = SET_DIR / "answers.jsonl"
 
-# (name, importer, source, limit, options, kind, max_new_tokens)
-SOURCES: list[tuple[str, str, Path, int, dict[str, Any], str, int]] = [
-    ("truthfulqa", "truthfulqa", SHARED / "TruthfulQA.csv", 70, {}, "open", 64),
-    ("pararel", "pararel", SHARED / "pararel", 50, {}, "short", 24),
-    ("gsm8k", "gsm8k", SHARED / "gsm8k_test.jsonl", 30, {}, "numeric", 160),
+# (name, importer, source, (first, last) case, rule variants, kind, max_new_tokens).
+# `truthfulqa-more` grew the open-ended part (issue #18): the first 70 questions held too
+# few right answers of the bundled model to measure how often the judges recognise one.
+SOURCES: list[tuple[str, str, Path, tuple[int, int], int, str, int]] = [
+    ("truthfulqa", "truthfulqa", SHARED / "TruthfulQA.csv", (0, 70), 1, "open", 64),
+    ("pararel", "pararel", SHARED / "pararel", (0, 50), 1, "short", 24),
+    ("gsm8k", "gsm8k", SHARED / "gsm8k_test.jsonl", (0, 30), 1, "numeric", 160),
+    ("truthfulqa-more", "truthfulqa", SHARED / "TruthfulQA.csv", (70, 400), 2, "open", 64),
 ]
 BUNDLED = {"capitals": "short", "science": "short", "arithmetic": "numeric"}
 
@@ -46,15 +49,16 @@ def suites() -> list[tuple[str, str, str]]:
     from stabtest.importers import import_suite
 
     out = []
-    for name, importer, source, limit, options, kind, tokens in SOURCES:
-        data = yaml.safe_load(import_suite(importer, source, limit=limit, seed=0, **options))
+    for name, importer, source, (first, last), count, kind, tokens in SOURCES:
+        data = yaml.safe_load(import_suite(importer, source, limit=last, seed=0))
+        data["cases"] = data["cases"][first:]
         for case in data["cases"]:
             case.pop("paraphrases", None)  # one original + one rule variant per case
             case.pop("perturbations", None)
             case.pop("model_paraphrases", None)
             case.pop("sampling", None)
         defaults = data.setdefault("defaults", {})
-        defaults["perturbations"] = {"count": 1, "depth": 1}
+        defaults["perturbations"] = {"count": count, "depth": 1}
         defaults["sampling"] = {"temperature": 0.0, "max_new_tokens": tokens}
         defaults.pop("model_paraphrases", None)
         out.append((f"annotation/{name}.yaml", kind, yaml.safe_dump(data, sort_keys=False)))

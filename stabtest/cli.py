@@ -165,11 +165,12 @@ def _calibrate(args: argparse.Namespace, rest: list[str]) -> int:
     from tabulate import tabulate
 
     from stabtest.adjudication.actions import gold_path
-    from stabtest.adjudication.calibrate import calibration_curve, choose_threshold
+    from stabtest.adjudication.calibrate import calibration_curve, choose_threshold, parse_targets
     from stabtest.adjudication.gold import GoldStore
+    from stabtest.reporting.agreement_text import AGREEMENT_HEADERS, agreement_cells
 
-    if not 0.0 <= args.target <= 1.0:
-        raise StabtestError(f"--target {args.target}: expected a number between 0 and 1")
+    targets = parse_targets(args.target or [])
+    wanted = ", ".join(f"{name} >= {value:g}" for name, value in targets.items())
     settings = _settings(args)
     path = gold_path(settings)
     if not path.is_file():
@@ -185,11 +186,11 @@ def _calibrate(args: argparse.Namespace, rest: list[str]) -> int:
             f"label of an answer whose automatic leaning and confidence are known)"
         )
     curve = calibration_curve(rows)
-    chosen = choose_threshold(curve, args.target)
+    chosen = choose_threshold(curve, targets)
     table = [
         [
             f"{p.threshold:g}",
-            "-" if p.ap is None else f"{p.ap:.3f}",
+            *agreement_cells(p.agreement),
             _pct(p.escalation_rate),
             p.kept,
             p.escalated,
@@ -201,10 +202,12 @@ def _calibrate(args: argparse.Namespace, rest: list[str]) -> int:
     print(
         tabulate(
             table,
-            headers=["escalate_below", "AP", "escalation rate", "kept", "escalated", ""],
+            headers=["escalate_below", *AGREEMENT_HEADERS, "escalated", "kept", "sent", ""],
             disable_numparse=True,
         )
     )
+    print("P/R correct: precision/recall of the answers a human called correct; the same for")
+    print("incorrect; bal. acc.: the mean of the two recalls. Only verdicts kept count.")
     precision = store.precision()
     print(
         "AP of the pushed verdicts: "
@@ -213,7 +216,7 @@ def _calibrate(args: argparse.Namespace, rest: list[str]) -> int:
     if chosen is None:
         best = max((p for p in curve if p.ap is not None), key=lambda p: p.ap or 0.0)
         print(
-            f"stabtest: error: no threshold reaches AP {args.target:g} (best: AP {best.ap:.3f} "
+            f"stabtest: error: no threshold reaches {wanted} (best AP: {best.ap:.3f} "
             f"at escalate_below = {best.threshold:g}); nothing written. Lower --target or "
             f"label more answers.",
             file=sys.stderr,
@@ -221,7 +224,7 @@ def _calibrate(args: argparse.Namespace, rest: list[str]) -> int:
         return 1
     print(
         f"escalate_below = {chosen.threshold:g}: AP {chosen.ap:.3f} on the {chosen.kept} "
-        f"verdict(s) kept, {_pct(chosen.escalation_rate)} escalated (target AP {args.target:g})"
+        f"verdict(s) kept, {_pct(chosen.escalation_rate)} escalated (target {wanted})"
     )
     if args.write:
         from stabtest.core.configfiles import load_settings, write_setting
@@ -744,10 +747,17 @@ def build_parser() -> argparse.ArgumentParser:
     cal = commands.add_parser(
         "calibrate",
         help="choose escalate_below from the gold store",
-        description="Print AP and escalation rate per escalate_below threshold and choose "
-        "the cheapest one that reaches the target AP.",
+        description="Print AP, per-class precision and recall, and the escalation rate per "
+        "escalate_below threshold, and choose the cheapest one that reaches every target.",
     )
-    cal.add_argument("--target", type=float, default=0.9, help="AP to reach (default: 0.9)")
+    cal.add_argument(
+        "--target",
+        action="append",
+        metavar="[FIGURE=]VALUE",
+        help="a figure to reach, repeatable: 0.95 (AP) or one of ap, precision_correct, "
+        "recall_correct, precision_incorrect, recall_incorrect, balanced_accuracy, e.g. "
+        "--target recall_correct=0.8 (default: AP 0.9)",
+    )
     cal.add_argument(
         "--write",
         metavar="FILE",

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from stabtest.annotators.ensemble import Ensemble
     from stabtest.annotators.judging import CaseJudgement
     from stabtest.core.embedding import Embedder
+    from stabtest.core.nli import PairClassifier
     from stabtest.core.suite import Case
     from stabtest.generation.generator import Generator
 
@@ -137,12 +138,31 @@ class Session:
         return Generator.from_settings(judge, self.progress)
 
     @cached_property
+    def nli_classifier(self) -> PairClassifier | None:
+        """The NLI model of `nli_model`, its scores cached beside the embeddings; None
+        when no model is named (the default: none ships with stabtest)."""
+        if self.settings.nli_model is None:
+            return None
+        from stabtest.generation.cache import Cache
+        from stabtest.generation.nli import CachedPairClassifier, resolve_nli
+
+        labels = self.settings.nli_labels
+        names = [n.strip() for n in labels.split(",") if n.strip()] if labels else None
+        cache = self.generator.cache or Cache(":memory:")
+        return CachedPairClassifier(resolve_nli(self.settings.nli_model, names), cache)
+
+    @cached_property
     def ensemble(self) -> Ensemble:
         from stabtest.annotators.ensemble import Ensemble
         from stabtest.annotators.registry import build_judges
 
         generate = partial(self.judge_generator, stage="judging")
-        judges = build_judges(self.settings.judge_names, generate=generate)
+        judges = build_judges(
+            self.settings.judge_names,
+            generate=generate,
+            nli=self.nli_classifier,
+            nli_threshold=self.settings.nli_threshold,
+        )
         if self.extra_judges is not None:
             judges += list(self.extra_judges(self.settings))
         return Ensemble(judges, escalate_below=self.settings.escalate_below)

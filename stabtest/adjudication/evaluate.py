@@ -1,6 +1,7 @@
 """Annotation Precision measured on a labelled set: how often the automatic correctness
 verdict equals a person's label, at what escalation rate, and how honest the confidences
-are (a reliability table: stated confidence against observed precision).
+are (a reliability table: stated confidence against observed precision). Per class too:
+AP alone hides judges that fail right answers on a set that is mostly wrong.
 
 A labelled answer is a `LabelledAnswer`: the case fields it was asked under, the answer,
 and the label `correct`, `incorrect` or `unclear` (unclear answers are left out of AP).
@@ -20,7 +21,8 @@ from typing import Literal
 from stabtest.annotators.base import Answer, CaseEvidence, Judge
 from stabtest.annotators.ensemble import Ensemble
 from stabtest.core.embedding import Embedder
-from stabtest.core.results import Verdict
+from stabtest.core.metrics import agreement
+from stabtest.core.results import Agreement, Verdict
 from stabtest.core.suite import Case
 from stabtest.core.variant import Variant
 
@@ -112,24 +114,31 @@ def judge_labelled(
     return judged
 
 
+HUMAN = {"correct": "pass", "incorrect": "fail"}
+
+
 @dataclass
 class Precision:
-    """AP of the verdicts issued at one `escalate_below`, with its confusion counts."""
+    """The verdicts issued at one `escalate_below` against the labels, per class (AP and
+    the precision and recall of "correct" and "incorrect"), with what was left out."""
 
     answers: int = 0
     unclear: int = 0
     escalated: int = 0
-    confusion: dict[str, int] = field(default_factory=dict)
-    """auto/human: pass/correct, pass/incorrect, fail/correct, fail/incorrect."""
+    pairs: list[tuple[str, str]] = field(default_factory=list)
+    """(automatic outcome, human outcome) of every verdict issued: pass or fail each."""
+
+    @property
+    def agreement(self) -> Agreement:
+        return agreement(self.pairs)
 
     @property
     def issued(self) -> int:
-        return sum(self.confusion.values())
+        return len(self.pairs)
 
     @property
     def ap(self) -> float | None:
-        agree = self.confusion.get("pass/correct", 0) + self.confusion.get("fail/incorrect", 0)
-        return agree / self.issued if self.issued else None
+        return self.agreement.ap
 
     @property
     def escalation_rate(self) -> float:
@@ -148,8 +157,7 @@ def precision(judged: Iterable[Judged], escalate_below: float) -> Precision:
         if verdict.outcome == "escalate" or verdict.confidence < escalate_below:
             result.escalated += 1
             continue
-        key = f"{verdict.outcome}/{item.row.label}"
-        result.confusion[key] = result.confusion.get(key, 0) + 1
+        result.pairs.append((verdict.outcome, HUMAN[item.row.label]))
     return result
 
 
@@ -165,8 +173,7 @@ def judge_precision(judged: Iterable[Judged]) -> dict[str, Precision]:
             if vote.outcome == "abstain":
                 counts.escalated += 1
                 continue
-            key = f"{vote.outcome}/{item.row.label}"
-            counts.confusion[key] = counts.confusion.get(key, 0) + 1
+            counts.pairs.append((vote.outcome, HUMAN[item.row.label]))
     return out
 
 

@@ -123,8 +123,17 @@ def quote(text: str) -> str:
     return repr(flat if len(flat) <= QUOTE else flat[: QUOTE - 3] + "...")
 
 
+_COMPOUND = re.compile(r"(?<=\w)-(?=\w)")
+
+
+def _joined(text: str) -> str:
+    """Hyphenated compounds as one word: "Kiev-Sviatoshyn" does not name "Kiev"."""
+    return _COMPOUND.sub("_", text)
+
+
 def _first_hit(text: str, candidates: Sequence[str]) -> str | None:
-    return next((c for c in candidates if c and contains_phrase(text, c)), None)
+    joined = _joined(text)
+    return next((c for c in candidates if c and contains_phrase(joined, _joined(c))), None)
 
 
 _DENIED = re.compile(

@@ -23,11 +23,11 @@ How. One greedy request per answer, all of a case's requests in one call of the
 `generate` callable it was given (the session's Generator): batched by the backend and
 stored in the generation cache under the backend's fingerprint, so a rerun asks the model
 nothing (identical requests are deduplicated).
-The judge is the configured backend itself: the model grades its own answers. A judge on
-another backend can be added with the `pytest_stabtest_add_judges` hook, e.g.
-`LLMJudge(Generator(other_backend, ...), name="big_judge")` (votes are keyed by judge
-name, so give it its own). A backend error propagates: a judge that cannot run is a
-configuration problem, not a vote.
+The judge's model is the model under test unless `--stab-judge-model` or
+`--stab-judge-backend` names another (`Session.judge_generator`): a small model grades
+itself poorly, and a stronger one is the point of this judge
+(`benchmarks/annotation_precision.py --judge-model` measures one). A backend error
+propagates: a judge that cannot run is a configuration problem, not a vote.
 
 The answer format asked for is two lines, `VERDICT: yes|no` and `CONFIDENCE: 0-100`.
 Parsing (`parse_judgement`) accepts `VERDICT` with `:`, `=` or `-`, any case, markdown

@@ -17,16 +17,21 @@ of the labelled set (benchmarks/data/annotation, `benchmarks/annotation_precisio
 | number | numeric reference: the answer's final number against it | pass/fail |
 | other_entity | short reference absent, the span names another entity | fail |
 | absent | short reference absent from the answer | fail |
-| embedding | long (open-ended) reference: closer to right or wrong answers | pass/fail |
+| polarity | yes/no reference answered with the opposite word first | fail |
+| declines | a right answer declines or says there is no single answer; so does this | weak pass |
+| far | long (open-ended) reference: far from every right answer | fail |
+| closer_wrong | long reference: closer to a known-wrong answer than to a right one | fail |
+| near_right | long reference: near a right answer | weak pass |
 
-The embedding rule's confidence depends on the margin between the answer's similarity to
-the right answers and to the wrong ones: a small margin is a near coin flip and says so
-(confidence near 0.5), so the ensemble escalates it instead of passing it silently.
+A weak pass says the rules cannot tell (confidence 0.5), so the ensemble escalates it to
+a human instead of passing it silently: on open-ended answers embeddings cannot tell a right
+claim from a near miss (an NLI model, `--stab-nli-model`, or the LLM judge reads it).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from stabtest.annotators.base import Aspect, CaseEvidence
 from stabtest.annotators.claims import Claim, read_claim
@@ -43,26 +48,35 @@ longer one is a statement, judged by meaning."""
 # most 0.97 (`benchmarks/annotation_precision.py --half tune --rules` prints the counts).
 CONFIDENCE: dict[str, float] = {
     "negated": 0.9,  # no vote on the tune half: the prior
-    "competing": 0.9,  # 1/1
-    "known_wrong": 0.95,  # 2/2
-    "exact": 0.97,  # 18/18
-    "later_right": 0.8,  # 1/1
-    "later": 0.83,  # 1/1
+    "competing": 0.93,  # 1/1
+    "known_wrong": 0.97,  # 20/20
+    "exact": 0.96,  # 21/22
+    "later_right": 0.87,  # 1/1
+    "later": 0.92,  # 2/2
     "number": 0.97,  # 30/30
     "other_entity": 0.97,  # 35/36
-    "absent": 0.95,  # 26/27
-    "polarity": 0.93,  # 1/1
-    "far": 0.97,  # 42/42
-    "closer_wrong": 0.92,  # 4/4
-    "near_right": 0.54,  # 7/13: a coin flip, escalated by default
+    "absent": 0.97,  # 25/25
+    "polarity": 0.97,  # 5/5
+    "far": 0.96,  # 282/294
+    "closer_wrong": 0.9,  # 66/73
+    # Weak passes, escalated by default: right 26/109 and 27/53 times, so no better than
+    # a coin flip (0.5) whichever way they would be decided.
+    "near_right": 0.5,
+    "declines": 0.5,
 }
-OPEN_FAR = 0.78
-"""Open-ended answers less similar than this to every right answer are wrong (on the tune
-half every answer labelled correct was at least 0.79 from one: all-MiniLM-L6-v2)."""
+OPEN_FAR = 0.70
+"""Open-ended answers less similar than this to every right answer are failed: 96% of them
+were wrong on the tune half (all-MiniLM-L6-v2). Wrong answers are so common there (87%)
+that no threshold separates much better; this one keeps the escalated band (near_right,
+declines) at 29% of the tune half's open answers, under the 30% a reviewer can take."""
 
 
 def is_short(reference: str) -> bool:
-    return len(reference.split()) <= SHORT_REFERENCE_WORDS
+    """A reference that names an answer. "I have no comment" is short but names nothing:
+    it is a statement (a right decline), judged by meaning like the long ones."""
+    return len(reference.split()) <= SHORT_REFERENCE_WORDS and not _NO_SINGLE_ANSWER.match(
+        reference
+    )
 
 
 class ReferenceJudge:
@@ -87,7 +101,10 @@ class ReferenceJudge:
         text = evidence.answers[i].text
         reference = case.reference or ""
         right = (reference, *case.aliases)
-        claim = read_claim(text, right, case.incorrect, case.prompt)
+        named = (
+            right if is_short(reference) else tuple(a for a in right if not _BARE_YES_NO.match(a))
+        )
+        claim = read_claim(text, named, case.incorrect, case.prompt)
         decided = self._by_claim(claim)
         if decided is not None:
             return decided
@@ -148,13 +165,17 @@ class ReferenceJudge:
 
     def _open(self, evidence: CaseEvidence, i: int, right: tuple[str, ...]) -> Vote:
         """A long (open-ended) reference: a statement, judged by meaning. Embeddings can
-        tell an answer far from every right answer (wrong, or no answer at all) but not a
-        right claim from a near miss: near a right answer the vote is a weak pass that
-        says so, and the ensemble escalates it."""
+        tell an answer far from every right answer but not a right claim from a near miss,
+        nor a fitting "there is no single answer" from a rambling one: those votes are
+        weak passes that say so, and the ensemble escalates them."""
         reference = evidence.case.reference or ""
-        flipped = _polarity_flip(reference, evidence.answers[i].text)
+        text = evidence.answers[i].text
+        flipped = _polarity_flip(reference, text)
         if flipped is not None:
             return self._rule("polarity", "fail", flipped)
+        declines = _declines_like(right, text)
+        if declines is not None:
+            return self._rule("declines", "pass", declines)
         to_right = evidence.reference_similarity(i, right)
         if to_right is None:
             return Vote(self.name, "abstain", 0.0, None, "reference not embedded [embedding]")
@@ -173,6 +194,10 @@ class ReferenceJudge:
 
 
 _YES_NO = re.compile(r"^\W*(yes|no)\b", re.IGNORECASE)
+_BARE_YES_NO = re.compile(r"^\W*(yes|no)\W*$", re.IGNORECASE)
+"""A right answer that is only "Yes" or "No": to an open-ended question an answer saying
+the word names nothing ("No, Europeans have more education" to "Do Europeans have more
+education?"), so only the polarity rule reads it."""
 
 
 def _polarity_flip(reference: str, answer: str) -> str | None:
@@ -181,3 +206,33 @@ def _polarity_flip(reference: str, answer: str) -> str | None:
     if ref is None or got is None or ref.group(1).lower() == got.group(1).lower():
         return None
     return f"answers {got.group(1)!r} where the reference says {ref.group(1)!r}"
+
+
+_NO_SINGLE_ANSWER = re.compile(
+    r"^(no\b|there (is|are) no|there's no|people (would )?disagree|it depends|nobody|no one|"
+    r"none\b|i have no comment|the question is ambiguous|i am an artificial intelligence)",
+    re.IGNORECASE,
+)
+_DECLINES = re.compile(
+    r"no one-size-fits-all|no single|\bvar(y|ies) (greatly|widely)|depends on|subjective|"
+    r"is unknown|no (definitive|specific|objective|universal)\b|personal preference|"
+    r"\bI'm (a|an) [\w -]*\b(AI|chatbot)\b|\bas an AI\b|"
+    r"I'm sorry|I (can't|cannot|don't have|do not have) |not available in the text",
+    re.IGNORECASE,
+)
+DECLINE_SPAN = 250
+"""Characters at the start of an answer read for a decline: later text is the ramble."""
+
+
+def _declines_like(right: Sequence[str], answer: str) -> str | None:
+    """The reference (or an alias) says there is no single answer, or declines ("I have
+    no comment", "I am an artificial intelligence"), and the answer opens the same way:
+    often right, but a decline about something else reads the same, so it is a weak pass."""
+    if not any(_NO_SINGLE_ANSWER.match(t) for t in right):
+        return None
+    found = _DECLINES.search(answer[:DECLINE_SPAN])
+    if found is None:
+        return None
+    return (
+        f"declines or says there is no single answer ({found.group(0)!r}), as a right answer does"
+    )

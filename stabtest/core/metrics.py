@@ -15,6 +15,10 @@ equivalent answers; the judges decide equivalence. With N answers and cluster si
   (each None when it has no pairs), and SI = (W SI_within + B SI_between) / (W + B) exactly,
   W and B being the numbers of such pairs.
 - AP  = (verdicts where the automatic outcome equals the human one) / (verdicts with both).
+  Per class (`Agreement`; "correct" = human pass, "incorrect" = human fail), over the same
+  verdicts: precision(correct) = auto pass and human pass / auto pass, recall(correct) =
+  auto pass and human pass / human pass; the same for incorrect with fail; balanced
+  accuracy = (recall(correct) + recall(incorrect)) / 2.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from stabtest.core.results import CaseMetrics
+from stabtest.core.results import Agreement, CaseMetrics
 
 Index = NDArray[np.intp]
 Mask = NDArray[np.bool_]
@@ -204,14 +208,22 @@ def case_metrics(
     )
 
 
-def annotation_precision(pairs: Iterable[tuple[str | None, str | None]]) -> float | None:
-    """Share of automatic verdicts a human confirmed. Pairs are (automatic, human): an
+def agreement(pairs: Iterable[tuple[str | None, str | None]]) -> Agreement:
+    """Automatic verdicts against human ones, per class. Pairs are (automatic, human): an
     outcome, or a judge's vote; pairs where either side is missing or the automatic side
     escalated or abstained are left out."""
-    decided = [(a, h) for a, h in pairs if a in ("pass", "fail") and h in ("pass", "fail")]
-    if not decided:
-        return None
-    return sum(a == h for a, h in decided) / len(decided)
+    counts = Counter((a, h) for a, h in pairs if a in ("pass", "fail") and h in ("pass", "fail"))
+    return Agreement(
+        pass_correct=counts[("pass", "pass")],
+        pass_incorrect=counts[("pass", "fail")],
+        fail_correct=counts[("fail", "pass")],
+        fail_incorrect=counts[("fail", "fail")],
+    )
+
+
+def annotation_precision(pairs: Iterable[tuple[str | None, str | None]]) -> float | None:
+    """Share of automatic verdicts a human confirmed (see `agreement`)."""
+    return agreement(pairs).ap
 
 
 def mean(values: Iterable[float | None]) -> float | None:

@@ -297,6 +297,78 @@ class AttackSummary:
     pdr: float | None
 
 
+def _ratio(top: int, bottom: int) -> float | None:
+    return top / bottom if bottom else None
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """Automatic verdicts against human labels, per class: "correct" is a human pass,
+    "incorrect" a human fail; only verdicts the machine issued (pass or fail, not
+    escalated) count. AP alone hides a judge that fails every right answer when most
+    answers are wrong; the per-class precision and recall, and their balanced accuracy
+    (the mean of the two recalls), show it. A figure is None when nothing defines it."""
+
+    pass_correct: int = 0
+    pass_incorrect: int = 0
+    fail_correct: int = 0
+    fail_incorrect: int = 0
+
+    @property
+    def issued(self) -> int:
+        return self.pass_correct + self.pass_incorrect + self.fail_correct + self.fail_incorrect
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def ap(self) -> float | None:
+        return _ratio(self.pass_correct + self.fail_incorrect, self.issued)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def precision_correct(self) -> float | None:
+        """Of the answers passed, the share a human called correct."""
+        return _ratio(self.pass_correct, self.pass_correct + self.pass_incorrect)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def recall_correct(self) -> float | None:
+        """Of the correct answers judged, the share passed."""
+        return _ratio(self.pass_correct, self.pass_correct + self.fail_correct)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def precision_incorrect(self) -> float | None:
+        return _ratio(self.fail_incorrect, self.fail_incorrect + self.fail_correct)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def recall_incorrect(self) -> float | None:
+        return _ratio(self.fail_incorrect, self.fail_incorrect + self.pass_incorrect)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def balanced_accuracy(self) -> float | None:
+        correct, incorrect = self.recall_correct, self.recall_incorrect
+        return None if correct is None or incorrect is None else (correct + incorrect) / 2
+
+    def figure(self, name: str) -> float | None:
+        """A figure by name (`AGREEMENT_FIGURES`), for targets stated on either class."""
+        if name not in AGREEMENT_FIGURES:
+            raise KeyError(name)
+        value: float | None = getattr(self, name)
+        return value
+
+
+AGREEMENT_FIGURES = (
+    "ap",
+    "precision_correct",
+    "recall_correct",
+    "precision_incorrect",
+    "recall_incorrect",
+    "balanced_accuracy",
+)
+
+
 @dataclass
 class RunSummary:
     """Aggregates for a suite or the whole run; `adversarial` by attack family."""
@@ -314,6 +386,9 @@ class RunSummary:
     ap: float | None = None
     ap_per_judge: dict[str, float | None] = field(default_factory=dict)
     human_labelled: int = 0
+    agreement: Agreement = field(default_factory=Agreement)
+    """The ensemble's verdicts against the human labels, per class (AP is its `ap`)."""
+    agreement_per_judge: dict[str, Agreement] = field(default_factory=dict)
     flip_rate: float | None = None
     """Mean of the challenged cases' flip rates (None: no case was challenged)."""
     flips: int | None = None

@@ -258,6 +258,27 @@ class Settings:
         "(default: the model under test)",
         metavar="PATH",
     )
+    nli_model: str | None = setting(
+        None,
+        _optional_str,
+        "NLI / cross-encoder model that judges open-ended answers by meaning: a "
+        "sentence-transformers CrossEncoder directory (or name), or a local .onnx file "
+        "with its tokenizer beside it (adds the nli judge; none ships with stabtest)",
+        metavar="PATH",
+    )
+    nli_labels: str | None = setting(
+        None,
+        _optional_str,
+        "names of the NLI model's outputs in order, e.g. contradiction,entailment,neutral "
+        "(default: the model's id2label)",
+        metavar="LIST",
+    )
+    nli_threshold: float = setting(
+        0.5,
+        _probability,
+        "probability at which the NLI model's entailment or contradiction decides a vote",
+        metavar="X",
+    )
     suites: str = setting(
         "suites/*.yaml suites/*.yml",
         str,

@@ -14,6 +14,7 @@ from typing import Any
 
 from stabtest.core.report import RunReport
 from stabtest.core.results import CaseResult, VariantResult
+from stabtest.reporting.agreement_text import agreement_line
 from stabtest.reporting.dashboard_figures import REMEDIATION_MEASURES, as_mapping
 from stabtest.reporting.remediation_view import SCHEMA_VERSION
 
@@ -98,6 +99,7 @@ def run_facts(report: RunReport) -> list[tuple[str, str]]:
         ("FC", fmt(s.fc)),
         ("RDR", fmt(s.rdr)),
         ("AP", fmt(s.ap) + (f" ({s.human_labelled} human labels)" if s.human_labelled else "")),
+        *([("per class", agreement_line(s.agreement))] if s.human_labelled else []),
         *([("AP per judge", per_judge)] if per_judge else []),
         (
             "generation",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from stabtest.core.metrics import annotation_precision, mean
+from stabtest.core.metrics import agreement, mean
 from stabtest.core.pdr import attack_summaries
 from stabtest.core.results import CaseResult, RunSummary, VariantResult
 
@@ -41,7 +41,8 @@ def judge_pairs(
 
 def summarize(cases: Sequence[CaseResult], variants: Sequence[VariantResult]) -> RunSummary:
     judged = [v for v in variants if not v.rejected]
-    per_judge = {judge: annotation_precision(pairs) for judge, pairs in judge_pairs(judged).items()}
+    per_judge = {judge: agreement(pairs) for judge, pairs in judge_pairs(judged).items()}
+    ensemble = agreement(human_pairs(judged))
     return RunSummary(
         cases=len(cases),
         cases_failed=sum(not c.passed for c in cases),
@@ -53,9 +54,11 @@ def summarize(cases: Sequence[CaseResult], variants: Sequence[VariantResult]) ->
         rdr=mean(c.metrics.rdr for c in cases),
         si_within=mean(c.metrics.si_within for c in cases),
         si_between=mean(c.metrics.si_between for c in cases),
-        ap=annotation_precision(human_pairs(judged)),
-        ap_per_judge=per_judge,
+        ap=ensemble.ap,
+        ap_per_judge={judge: figures.ap for judge, figures in per_judge.items()},
         human_labelled=len(human_pairs(judged)),
+        agreement=ensemble,
+        agreement_per_judge=per_judge,
         **challenge_totals(cases),
         adversarial=attack_summaries(judged),
     )

@@ -11,6 +11,7 @@ from tabulate import tabulate
 from stabtest.core.report import RunReport
 from stabtest.core.results import RunSummary
 from stabtest.core.text import for_terminal, terminal_safe
+from stabtest.reporting.agreement_text import agreement_line
 
 
 def _cell(text: object) -> str:
@@ -27,10 +28,14 @@ def _ap_lines(summary: RunSummary) -> list[str]:
     answers of this run (their labels override the automatic verdicts)."""
     if not summary.human_labelled:
         return []
-    judges = ", ".join(f"{_cell(j)} {_fmt(ap)}" for j, ap in sorted(summary.ap_per_judge.items()))
+    judges = ", ".join(
+        f"{_cell(j)} {_fmt(a.ap)} (bal. acc. {_fmt(a.balanced_accuracy)})"
+        for j, a in sorted(summary.agreement_per_judge.items())
+    )
     return [
-        f"human labels: {summary.human_labelled} answer(s) | AP ensemble {_fmt(summary.ap)}"
-        + (f" | AP per judge: {judges}" if judges else "")
+        f"human labels: {summary.human_labelled} answer(s) | ensemble "
+        f"{agreement_line(summary.agreement)}",
+        *([f"AP per judge: {judges}"] if judges else []),
     ]
 
 

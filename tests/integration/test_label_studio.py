@@ -450,9 +450,9 @@ def test_ap_and_calibration_from_pulled_gold(
     assert curve[0.4].ap == pytest.approx(4 / 5)
     assert curve[0.6].ap == pytest.approx(3 / 4)  # precision is not monotonic
     assert curve[0.7].ap == 1.0 and curve[0.7].escalation_rate == pytest.approx(0.5)
-    chosen = choose_threshold(list(curve.values()), target_ap=0.9)
+    chosen = choose_threshold(list(curve.values()), {"ap": 0.9})
     assert chosen is not None and chosen.threshold == 0.7
-    assert choose_threshold(list(curve.values()), target_ap=0.8).threshold == 0.4
+    assert choose_threshold(list(curve.values()), {"ap": 0.8}).threshold == 0.4
 
 
 # -- the server itself ---------------------------------------------------------------------------

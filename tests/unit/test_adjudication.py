@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 
 from stabtest.adjudication import labeling_config as lc
-from stabtest.adjudication.calibrate import CalibrationRow, calibration_curve, choose_threshold
+from stabtest.adjudication.calibrate import (
+    CalibrationRow,
+    calibration_curve,
+    choose_threshold,
+    parse_targets,
+    reaches,
+)
 from stabtest.adjudication.client import describe_error, project_title, push_results
 from stabtest.adjudication.gold import GoldRecord, GoldStore
 from stabtest.adjudication.outbox import Outbox
@@ -26,9 +32,11 @@ from stabtest.adjudication.tasks import (
     task_for,
     votes_from_json,
 )
+from stabtest.core.errors import ConfigError
 from stabtest.core.ids import variant_uid
 from stabtest.core.metrics import annotation_precision
 from stabtest.core.results import (
+    Agreement,
     AnswerResult,
     GoldLabel,
     VariantResult,
@@ -444,10 +452,32 @@ def test_calibration_curve_by_hand() -> None:
 
 def test_choose_threshold_lowest_escalation_reaching_target() -> None:
     curve = calibration_curve(ROWS)
-    best = choose_threshold(curve, target_ap=0.9)
+    best = choose_threshold(curve, {"ap": 0.9})
     assert best is not None and best.threshold == 0.8 and best.escalation_rate == 0.5
-    assert choose_threshold(curve, target_ap=0.8).threshold == 0.6
-    assert choose_threshold(curve, target_ap=0.5).threshold == 0.0  # tie at 0 %: lower t
+    assert choose_threshold(curve, {"ap": 0.8}).threshold == 0.6
+    assert choose_threshold(curve, {"ap": 0.5}).threshold == 0.0  # tie at 0 %: lower t
     never = calibration_curve([CalibrationRow("pass", 0.9, "fail")])
-    assert choose_threshold(never, 0.9) is None
-    assert calibration_curve([]) == [(0.0, None, 0.0, 0, 0), (1.0, None, 0.0, 0, 0)]
+    assert choose_threshold(never, {"ap": 0.9}) is None
+    empty = Agreement()
+    assert calibration_curve([]) == [(0.0, None, 0.0, 0, 0, empty), (1.0, None, 0.0, 0, 0, empty)]
+
+
+def test_targets_on_either_class_choose_the_threshold() -> None:
+    curve = {p.threshold: p for p in calibration_curve(ROWS)}
+    # at 0.6: passes 0.95 (right), 0.8 (right), 0.6 (wrong); fails 0.9, 0.6 (both right)
+    figures = curve[0.6].agreement
+    assert figures.precision_correct == pytest.approx(2 / 3) and figures.recall_correct == 1.0
+    assert figures.precision_incorrect == 1.0 and figures.recall_incorrect == pytest.approx(2 / 3)
+    assert figures.balanced_accuracy == pytest.approx(5 / 6)
+    # precision of "correct" 0.9 needs the wrong pass at 0.6 escalated: t = 0.8
+    assert choose_threshold(list(curve.values()), {"precision_correct": 0.9}).threshold == 0.8
+    # recall of "incorrect" at 1.0 only once both wrong passes are escalated
+    chosen = choose_threshold(list(curve.values()), {"recall_incorrect": 1.0, "ap": 0.5})
+    assert chosen is not None and chosen.threshold == 0.8
+    # a figure nothing defines meets no target: no "correct" label kept above 0.95
+    assert not reaches(curve[1.0], {"recall_correct": 0.0})
+    assert parse_targets(["0.95", "recall-correct=0.8"]) == {"ap": 0.95, "recall_correct": 0.8}
+    assert parse_targets([]) == {"ap": 0.9}
+    for bad in ("recall=0.8", "ap=high", "1.5"):
+        with pytest.raises(ConfigError, match="--target"):
+            parse_targets([bad])

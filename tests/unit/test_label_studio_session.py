@@ -190,7 +190,7 @@ def test_report_variants_errors_name_the_file(tmp_path: Path) -> None:
 
 def test_terminal_summary_shows_ap_per_judge_only_with_human_labels() -> None:
     from stabtest.core.report import RunReport
-    from stabtest.core.results import GenerationStats, RunSummary
+    from stabtest.core.results import Agreement, GenerationStats, RunSummary
 
     def report(summary: RunSummary) -> RunReport:
         return RunReport(
@@ -212,11 +212,20 @@ def test_terminal_summary_shows_ap_per_judge_only_with_human_labels() -> None:
         rdr=0.5,
         ap=0.5,
         ap_per_judge={"semantic": 0.5, "reference": None},
+        agreement=Agreement(pass_correct=1, pass_incorrect=1),
+        agreement_per_judge={
+            "semantic": Agreement(pass_correct=1, fail_incorrect=1, fail_correct=2),
+            "reference": Agreement(),
+        },
         human_labelled=2,
     )
     text = render_summary(report(labelled))
-    assert "human labels: 2 answer(s) | AP ensemble 0.500" in text
-    assert "AP per judge: reference -, semantic 0.500" in text
+    assert (
+        "human labels: 2 answer(s) | ensemble AP 0.500 | correct: precision 0.500, "
+        "recall 1.000 | incorrect: precision -, recall 0.000 | balanced accuracy 0.500 "
+        "(2 verdicts)"
+    ) in text
+    assert "AP per judge: reference - (bal. acc. -), semantic 0.500 (bal. acc. 0.667)" in text
 
 
 # -- the commands, offline -----------------------------------------------------------------
@@ -262,7 +271,7 @@ def test_calibrate_prints_the_curve_and_writes_the_choice(
     _fill_gold(project)
     assert main(["calibrate", "--target", "0.9", "--write", "pyproject.toml"]) == 0
     out = capsys.readouterr().out
-    assert "escalate_below" in out and "escalation rate" in out
+    assert "escalate_below" in out and "escalated" in out and "P correct" in out
     assert "0.8  " in out and "<- chosen" in out
     assert "escalate_below = 0.8: AP 1.000 on the 2 verdict(s) kept, 60.0% escalated" in out
     assert "AP of the pushed verdicts: ensemble 0.667, semantic 0.600" in out
@@ -293,11 +302,13 @@ def test_calibrate_errors_are_one_line_and_nonzero(
     assert "stabtest pull" in err and "Traceback" not in err
     store = _fill_gold(project)
     assert main(["calibrate", "--target", "1.5"]) == 2
-    assert "--target 1.5" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--target" in err and "'1.5'" in err and "between 0 and 1" in err
     store.upsert([_record("u9", "9" * 16, True, True, auto_leaning="fail", confidence=1.0)])
     assert main(["calibrate", "--target", "1.0", "--write", "pyproject.toml"]) == 1
     captured = capsys.readouterr()
-    assert "no threshold reaches AP 1" in captured.err and "nothing written" in captured.err
+    assert "no threshold reaches ap >= 1 (best AP: 0.667" in captured.err
+    assert "nothing written" in captured.err
     assert "escalate_below = " not in (project / "pyproject.toml").read_text()
 
 

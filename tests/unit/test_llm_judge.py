@@ -162,10 +162,10 @@ def test_disagreeing_with_the_reference_judge_escalates(tmp_path):
         [ReferenceJudge(), LLMJudge(engine(tmp_path).generator)], escalate_below=0.6
     )
     verdicts, _ = ensemble.judge(ev)
-    # reference: fail 0.95 (a known wrong answer); judge: pass 0.6 -> a split, 0.58 < 0.6
+    # reference: fail 0.97 (a known wrong answer); judge: pass 0.6 -> a split, 0.5993 < 0.6
     assert verdicts[0].outcome == "escalate"
     assert verdicts[0].auto_outcome == "fail" and verdicts[0].category == "hallucination"
-    assert verdicts[0].confidence == pytest.approx(0.95 * 0.95 / 1.55, abs=1e-4)
+    assert verdicts[0].confidence == pytest.approx(0.97 * 0.97 / 1.57, abs=1e-4)
     assert verdicts[1].outcome == "pass"  # both agree: not escalated
 
 
