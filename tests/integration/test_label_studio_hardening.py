@@ -248,7 +248,7 @@ def test_ctrl_c_during_a_runs_push_leaves_the_report_and_stabtest_push_sends_the
         {"capitals.yaml": CAPITALS},
         ANSWERS,
         ini=f"stab_label_studio = {label_studio.url}\nstab_label_studio_prefix = {prefix}\n"
-        "stab_escalate_below = 0.86\n",
+        "stab_escalate_below = 0.94\n",
     )
     report_path = pytester.path / "reports" / "stabtest.json"
     seen: list[str] = []

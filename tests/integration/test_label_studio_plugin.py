@@ -46,7 +46,7 @@ ANSWERS = {
     # v1: a false alarm (Lyon after Paris reads as a competing claim; a human says right)
     "which city": "The capital is Paris; Lyon is the second city.",
     "name the": "Lyon.",  # v2: a real failure
-    # v0, v3, v4: right, but only in the second sentence (confidence 0.83 < 0.86)
+    # v0, v3, v4: right, but only in the second sentence (confidence 0.92 < 0.94)
     "capital of france": "Let me think about France. It is Paris.",
 }
 
@@ -118,7 +118,7 @@ def project(
 def test_a_run_pushes_failed_and_escalated_answers_once(
     pytester: pytest.Pytester, project: Any, label_studio: LabelStudioServer, ls_client: Any
 ) -> None:
-    project("stab_escalate_below = 0.86\n")
+    project("stab_escalate_below = 0.94\n")
     first = pytester.runpytest()
     assert outcomes(first) == {"failed": 3, "escalated": 3}  # v1, v2, case; v0, v3, v4
     url = label_studio.url
@@ -208,7 +208,7 @@ def test_human_labels_override_verdicts_show_ap_and_calibrate_the_threshold(
     prefix: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    project("stab_escalate_below = 0.86\n")
+    project("stab_escalate_below = 0.94\n")
     pytester.runpytest()
     assert verdicts(report_of(pytester))["v1"] == ("fail", "auto")
     _, tasks = project_tasks(ls_client, prefix, SUITE)
@@ -233,8 +233,9 @@ def test_human_labels_override_verdicts_show_ap_and_calibrate_the_threshold(
         [
             "label studio: 3 human label(s) from *gold.sqlite override automatic verdicts",
             "*AP 0.500",
-            "human labels: 3 answer(s) | AP ensemble 0.500 | "
-            "AP per judge: contradiction 0.000, reference 0.667, semantic 0.667",
+            "human labels: 3 answer(s) | ensemble AP 0.500 | correct: precision *, recall * | "
+            "incorrect: precision *, recall * | balanced accuracy * (2 verdicts)",
+            "AP per judge: contradiction 0.000 (*), reference 0.667 (*), semantic 0.667 (*)",
             "label studio: pushed 0 task(s) to 1 project(s)*2 already there*",
         ]
     )
@@ -268,7 +269,7 @@ def test_human_labels_override_verdicts_show_ap_and_calibrate_the_threshold(
     assert "escalate_below = 0: AP 0.750 on the 4 verdict(s) kept, 0.0% escalated" in out
     assert "wrote tox.ini [pytest] stab_escalate_below = 0" in out
     ini = (pytester.path / "tox.ini").read_text()
-    assert "stab_escalate_below = 0.0" in ini and "0.86" not in ini
+    assert "stab_escalate_below = 0.0" in ini and "0.94" not in ini
     assert "stab_backend = fake" in ini
     calibrated = pytester.runpytest()
     assert report_of(pytester)["settings"]["escalate_below"] == 0.0

@@ -117,8 +117,9 @@ def test_an_existing_gold_store_overrides_verdicts_and_shows_ap(
     result.stdout.fnmatch_lines(
         [
             f"label studio: 3 human label(s) from {gold} override automatic verdicts",
-            "human labels: 2 answer(s) | AP ensemble 0.500 | "
-            "AP per judge: contradiction 0.000, reference 0.500, semantic 0.500",
+            "human labels: 2 answer(s) | ensemble AP 0.500 | correct: precision *, recall * | "
+            "incorrect: precision *, recall * | balanced accuracy * (2 verdicts)",
+            "AP per judge: contradiction 0.000 (*), reference 0.500 (*), semantic 0.500 (*)",
         ]
     )
     report = report_of(pytester)
