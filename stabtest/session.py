@@ -1,11 +1,13 @@
 """One stability session over one model: cases in, results out, one batched plan between.
 
-The session wires the pieces and owns nothing clever: a `CaseRegistry` (variants), a
-`Generator` (model + cache), an embedder, the judges' `Ensemble`, the pure `judge_case`
-and the pure threshold gate. The first time any result is asked for, every pending case's
-requests are generated in one plan (conversations: one plan per turn, batching every
-conversation at that turn) and every answer is embedded in one pass; results are then
-computation over cached data, so a fully cached rerun never loads torch.
+The session is the executor: it registers cases (expanding their variants, then preparing
+the ones only a model can write, as a step of their own), runs the plan through a
+`Generator` (model + cache), embeds the answers, and hands them to the pure judging of
+`stabtest.annotators.case_outcome` (the judges' `Ensemble`, session drift, the gate).
+The first time any result is asked for, every pending case's requests are generated in
+one plan (conversations: one plan per turn, batching every conversation at that turn)
+and every answer is embedded in one pass; results are then computation over cached
+data, so a fully cached rerun never loads torch.
 
 Collaborators are built from settings unless handed in: remediation builds two sessions
 over two models in one process, each with its own generator.
@@ -19,22 +21,16 @@ from functools import cached_property, partial
 from typing import TYPE_CHECKING, Protocol
 
 from stabtest.core.errors import StabtestError
-from stabtest.core.gate import gate_case
-from stabtest.core.ids import case_uid, variant_uid
+from stabtest.core.ids import case_uid
 from stabtest.core.progress import Progress
 from stabtest.core.results import (
-    AnswerResult,
-    CaseMetrics,
     CaseOutcome,
-    CaseResult,
     GenerationStats,
     GoldLabel,
-    VariantResult,
-    Verdict,
-    answer_hash,
 )
 from stabtest.core.settings import Settings
 from stabtest.core.variant import Variant
+from stabtest.variants.expand import VariantExpander
 from stabtest.variants.registry import (
     AnswerLookup,
     CaseKey,
@@ -45,9 +41,9 @@ from stabtest.variants.registry import (
 )
 
 if TYPE_CHECKING:
-    from stabtest.annotators.base import Answer, Judge
+    from stabtest.annotators.base import Judge
+    from stabtest.annotators.case_outcome import Judging
     from stabtest.annotators.ensemble import Ensemble
-    from stabtest.annotators.judging import CaseJudgement
     from stabtest.core.embedding import Embedder
     from stabtest.core.nli import PairClassifier
     from stabtest.core.suite import Case
@@ -86,12 +82,9 @@ class Session:
         self._embedder = embedder
         self.gold = gold
         self.extra_judges = extra_judges
-        self.registry = CaseRegistry(
-            settings.seed,
-            modify=modify_variants,
-            paraphrase=self._paraphrase,
-            attack_words=self._attack_words,
-        )
+        self.modify_variants = modify_variants
+        self.expander = VariantExpander(settings.seed)
+        self.registry = CaseRegistry()
         self._answers: dict[str, str] = {}
         self._outcomes: dict[CaseKey, CaseOutcome] = {}
         self._failure: str | None = None
@@ -167,27 +160,53 @@ class Session:
             judges += list(self.extra_judges(self.settings))
         return Ensemble(judges, escalate_below=self.settings.escalate_below)
 
-    def _paraphrase(self, expanded: Expanded) -> list[tuple[Variant, ...]]:
-        from stabtest.variants.model import fill_model_paraphrases
-
-        generate = partial(self.generator, stage="paraphrasing")
-        return fill_model_paraphrases(generate, self.embedder, expanded)
-
-    def _attack_words(self, scope: str, expanded: Expanded) -> list[tuple[Variant, ...]]:
-        from stabtest.variants.word_attack import fill_word_attacks
-
-        return fill_word_attacks(self.embedder, self.settings.seed, scope, expanded)
-
-    # -- registration --------------------------------------------------------------------
+    # -- registration: expand, then prepare what needs a model, before anything runs ----
     def register(self, scope: str, case: Case) -> tuple[Variant, ...]:
-        return self.registry.register(scope, case)
+        return self.register_all(scope, [case])[0]
 
     def register_all(self, scope: str, cases: Sequence[Case]) -> list[tuple[Variant, ...]]:
-        return self.registry.register_all(scope, cases)
+        """Expand the variants of a file's cases (rules, adversarial families, the
+        `pytest_stabtest_modify_variants` hook), then prepare them: model paraphrases of
+        all of them in one batched call, word attacks bounded by the embedder. A case
+        registered before keeps its variants."""
+        new = self.registry.unknown(scope, cases)
+        if new:
+            expanded = [(c, self._modified(c, self.expander.expand(c, scope))) for c in new]
+            self.registry.add(scope, self.prepare(scope, expanded))
+        return self.registry.variants_of(scope, cases)
+
+    def _modified(self, case: Case, variants: tuple[Variant, ...]) -> tuple[Variant, ...]:
+        if self.modify_variants is None:
+            return variants
+        return self.modify_variants(case=case, variants=variants) or variants
+
+    def prepare(self, scope: str, expanded: Expanded) -> Expanded:
+        """The variant slots only a model can fill: `model` paraphrases (the model under
+        test writes them) and `word` attacks (the embedder bounds each swap)."""
+        if any(case.model_paraphrases.count for case, _ in expanded):
+            from stabtest.variants.model import fill_model_paraphrases
+
+            generate = partial(self.generator, stage="paraphrasing")
+            filled = fill_model_paraphrases(generate, self.embedder, expanded)
+            expanded = [(case, v) for (case, _), v in zip(expanded, filled, strict=True)]
+        if any("word" in case.adversarial.families for case, _ in expanded):
+            from stabtest.variants.word_attack import fill_word_attacks
+
+            attacked = fill_word_attacks(self.embedder, self.settings.seed, scope, expanded)
+            expanded = [(case, v) for (case, _), v in zip(expanded, attacked, strict=True)]
+        return expanded
 
     def fingerprint(self) -> str:
         """The model's fingerprint: resolving it fails fast on a bad backend setting."""
         return self.generator.fingerprint()
+
+    def fingerprint_or_none(self) -> str | None:
+        """The fingerprint for the run's history (reads files, loads no model); None when
+        the backend cannot even be built, which the run has already said."""
+        try:
+            return self.generator.fingerprint()
+        except Exception:  # the run has said why
+            return None
 
     # -- execution -----------------------------------------------------------------------
     @property
@@ -211,11 +230,14 @@ class Session:
         except Exception as error:
             self._failure = f"{type(error).__name__}: {error}"
             raise
+        self.registry.mark_executed(pending)
 
     def _execute(self, pending: list[Registered]) -> None:
         """In rounds: round k asks turn k of every pending conversation (and round 0 every
         single-turn request) in one plan, each turn carrying the answers of the turns
         before it; a round's plan holds only what no earlier round asked."""
+        from stabtest.annotators.case_outcome import reference_texts
+
         seed, answer = self.settings.seed, self._lookup()
         asked: set[str] = set()
         with self.generator.lock():  # other workers wait, then read answers and vectors
@@ -236,7 +258,6 @@ class Session:
             started = time.perf_counter()
             self._embed_all(sorted(texts))
             self._embed_seconds += time.perf_counter() - started
-        self.registry.mark_executed(pending)
 
     def _embed_all(self, texts: list[str]) -> None:
         """One pass over every text; in chunks when someone watches the progress."""
@@ -274,6 +295,26 @@ class Session:
             self._outcomes[key] = self._judge(reg)
         return self._outcomes[key]
 
+    def judge_once(self, scope: str, case: Case) -> CaseOutcome:
+        """A case outside the session's cases (explore's candidates): expanded, prepared,
+        generated through the cache and judged, leaving the registered cases as they
+        were. A backend's refusal (a prompt beyond its context) is a StabtestError."""
+        if self._failure is not None:
+            self.execute()  # says why nothing more is generated
+        variants = self.expander.expand(case, scope)
+        [(_, prepared)] = self.prepare(scope, [(case, self._modified(case, variants))])
+        reg = Registered(scope, case, prepared)
+        try:
+            self._execute([reg])
+        except Exception as error:
+            self._failure = f"{type(error).__name__}: {error}"
+            if not self._recover(reg):
+                raise
+        refusal = self._refusal(reg)
+        if refusal is not None:
+            raise StabtestError(refusal)
+        return self._judge(reg)
+
     def _refusal(self, reg: Registered) -> str | None:
         """Why this case cannot be judged: the backend refused some of its prompts (too
         long for the model's context). The case fails alone; the others run."""
@@ -309,186 +350,37 @@ class Session:
         fingerprint = self.fingerprint()
         return lambda request: self._answers.get(request.key(fingerprint))
 
-    def _judge(self, reg: Registered) -> CaseOutcome:
-        from stabtest.annotators.base import Answer
+    @property
+    def judging(self) -> Judging:
+        """How this session judges (`stabtest.annotators.case_outcome`, pure)."""
+        from stabtest.annotators.case_outcome import Judging
 
+        gold = self.gold
+        return Judging(
+            self.ensemble,
+            self.embedder.encode,
+            self.settings.semantic_threshold,
+            self.settings.max_si,
+            self.settings.min_fc,
+            gold.lookup if gold is not None else None,
+        )
+
+    def _judge(self, reg: Registered) -> CaseOutcome:
+        """The generated answers of `reg`, handed to the pure judging."""
+        from stabtest.annotators.base import Answer
+        from stabtest.annotators.case_outcome import Thread, judge_conversation, judge_single
+
+        fingerprint, seed = self.fingerprint(), self.settings.seed
         if reg.case.turns:
-            return self._judge_conversation(reg)
-        case, fingerprint = reg.case, self.fingerprint()
+            threads = [
+                Thread(
+                    variant, sample, turn, request.history, self._answers[request.key(fingerprint)]
+                )
+                for variant, sample, turn, request in reg.threads(seed, self._lookup())
+            ]
+            return judge_conversation(self.judging, reg.scope, reg.case, reg.variants, threads)
         answers = [
             Answer(variant, sample, self._answers[request.key(fingerprint)])
-            for variant, sample, request in reg.requests(self.settings.seed)
+            for variant, sample, request in reg.requests(seed)
         ]
-        judged = self._judge_answers(reg, case, answers)
-        rows = answer_rows(answers, judged, judged.verdicts)
-        return self._outcome(reg, judged.metrics, answers, rows, judged.verdicts)
-
-    def _judge_answers(self, reg: Registered, case: Case, answers: list[Answer]) -> CaseJudgement:
-        """The judges on `answers` of `case` (one turn's view, for a conversation)."""
-        from stabtest.annotators.base import CaseEvidence
-        from stabtest.annotators.judging import judge_case
-
-        texts = [a.text for a in answers]
-        refs = reference_texts(case)
-        vectors = self.embedder.encode(texts + refs)
-        evidence = CaseEvidence(
-            case,
-            answers,
-            vectors[: len(texts)],
-            {text: vectors[len(texts) + i] for i, text in enumerate(refs)},
-            self.settings.semantic_threshold,
-        )
-        labels = [self._gold_label(reg, a.variant, a.text, len(a.history)) for a in answers]
-        return judge_case(evidence, self.ensemble, labels)
-
-    def _judge_conversation(self, reg: Registered) -> CaseOutcome:
-        """Each turn judged as a single-turn case over its answers (every variant and
-        sample at that turn); then each recall turn compared thread by thread with the
-        turn it recalls (session drift), the challenge turn counting flips."""
-        from dataclasses import replace
-
-        from stabtest.annotators.base import Answer
-        from stabtest.core.conversation import (
-            Flips,
-            RecallCheck,
-            conversation_metrics,
-            count_flips,
-            drift_verdict,
-        )
-
-        case, fingerprint = reg.case, self.fingerprint()
-        threads = reg.threads(self.settings.seed, self._lookup())
-        turns: list[list[Answer]] = [[] for _ in case.turns]
-        for variant, sample, index, request in threads:
-            asked = replace(variant, text=variant.messages[index])
-            text = self._answers[request.key(fingerprint)]
-            turns[index].append(Answer(asked, sample, text, request.history))
-        judged = [self._judge_answers(reg, case.turn_view(t), a) for t, a in enumerate(turns)]
-        verdicts = [list(j.verdicts) for j in judged]
-        checks: list[RecallCheck] = []
-        flips: Flips | None = None
-        for t, turn in enumerate(case.turns):
-            if turn.recall is None:
-                continue
-            k = turn.recall - 1
-            check = RecallCheck(
-                t,
-                k,
-                self._agreement(case.turn_view(t), turns[k], turns[t], judged[k], judged[t]),
-                challenge=turn.challenge,
-            )
-            checks.append(check)
-            for i, agrees in enumerate(check.agrees):
-                if not agrees:
-                    verdicts[t][i] = drift_verdict(
-                        verdicts[t][i], check, turns[t][i].text, turns[k][i].text
-                    )
-            if turn.challenge:
-                flips = count_flips(check, judged[k].correct, judged[t].correct)
-        metrics = conversation_metrics(
-            [j.metrics for j in judged], [c for j in judged for c in j.correct], checks, flips
-        )
-        rows = [
-            row
-            for t, (turn_answers, judgement) in enumerate(zip(turns, judged, strict=True))
-            for row in answer_rows(turn_answers, judgement, verdicts[t], turn=t)
-        ]
-        flat = [verdict for turn_verdicts in verdicts for verdict in turn_verdicts]
-        answers = [answer for turn_answers in turns for answer in turn_answers]
-        return self._outcome(reg, metrics, answers, rows, flat)
-
-    def _agreement(
-        self,
-        view: Case,
-        recalled: list[Answer],
-        current: list[Answer],
-        recalled_judged: CaseJudgement,
-        current_judged: CaseJudgement,
-    ) -> tuple[bool, ...]:
-        """Per thread, whether its answer at this turn is the same answer as at the
-        recalled turn, by the equivalence that clusters answers (correctness when both
-        are judged against the reference, else number, text or embedding cosine)."""
-        from stabtest.annotators.base import CaseEvidence
-        from stabtest.annotators.ensemble import equivalence
-
-        both = [*recalled, *current]
-        vectors = self.embedder.encode([a.text for a in both])
-        evidence = CaseEvidence(
-            view, both, vectors, semantic_threshold=self.settings.semantic_threshold
-        )
-        same = equivalence(evidence, [*recalled_judged.correct, *current_judged.correct])
-        n = len(recalled)
-        return tuple(bool(same(i, n + i)) for i in range(n))
-
-    def _outcome(
-        self,
-        reg: Registered,
-        metrics: CaseMetrics,
-        answers: Sequence[Answer],
-        rows: Sequence[AnswerResult],
-        verdicts: Sequence[Verdict],
-    ) -> CaseOutcome:
-        """Results by variant (answers in turn, then sample order) and the gated case."""
-        case = reg.case
-        reference = case.turns[0].reference if case.turns else case.reference
-        variants: dict[str, VariantResult] = {}
-        for variant in reg.variants:
-            variants[variant.id] = VariantResult(
-                uid=variant_uid(reg.scope, case.id, variant.id),
-                suite=reg.scope,
-                case_id=case.id,
-                variant_id=variant.id,
-                family=variant.family,
-                prompt=variant.text,
-                operators=variant.operators,
-                reference=reference,
-                answers=tuple(
-                    row
-                    for answer, row in zip(answers, rows, strict=True)
-                    if answer.variant.index == variant.index
-                ),
-                rejected=variant.rejected,
-                turns=variant.turns,
-                attack=variant.attack,
-                references=tuple(turn.reference for turn in case.turns),
-            )
-        gate = gate_case(metrics, case.thresholds, self.settings.max_si, self.settings.min_fc)
-        result = CaseResult(
-            uid=case_uid(reg.scope, case.id),
-            suite=reg.scope,
-            case_id=case.id,
-            metrics=metrics,
-            max_si=gate.max_si,
-            min_fc=gate.min_fc,
-            failures=gate.failures,
-            escalated=sum(v.outcome == "escalate" for v in verdicts),
-        )
-        return CaseOutcome(result, variants)
-
-    def _gold_label(
-        self, reg: Registered, variant: Variant, text: str, turn: int
-    ) -> GoldLabel | None:
-        if self.gold is None:
-            return None
-        uid = variant_uid(reg.scope, reg.case.id, variant.id)
-        return self.gold.lookup(uid, answer_hash(text, turn))
-
-
-def answer_rows(
-    answers: Sequence[Answer],
-    judged: CaseJudgement,
-    verdicts: Sequence[Verdict],
-    turn: int = 0,
-) -> list[AnswerResult]:
-    """The report rows of `answers` (of one turn, in a conversation): text, cluster and
-    correctness as judged, with `verdicts` (the judged ones, or drift verdicts)."""
-    return [
-        AnswerResult(a.sample, a.text, judged.clusters[i], verdicts[i], judged.correct[i], turn)
-        for i, a in enumerate(answers)
-    ]
-
-
-def reference_texts(case: Case) -> list[str]:
-    """The texts a case's answers are compared with: reference, aliases, known-wrong."""
-    texts = [case.reference, *case.aliases, *case.incorrect] if case.reference else []
-    return [t for t in texts if t]
+        return judge_single(self.judging, reg.scope, reg.case, reg.variants, answers)

@@ -29,7 +29,7 @@ SCHEMA_VERSION = 2
 REPORT_NAME = "stabtest.json"
 Status = Literal["running", "complete", "incomplete", "interrupted"]
 """`incomplete`: the run finished, but some suites or cases could not run (`problems`)."""
-OPTIONAL_SECTIONS = ("error", "label_studio", "problems", "baseline", "explore")
+OPTIONAL_SECTIONS = ("error", "label_studio", "problems", "baseline", "explore", "steps")
 """Written only when present: a run without them says nothing about them."""
 
 
@@ -62,6 +62,9 @@ class RunReport(BaseModel):
     """This run against a stored baseline (`--stab-baseline NAME`), as the terminal showed it."""
     explore: list[ExploreResult] | None = None
     """`--stab-explore`: the smallest breaking perturbation searched for each passed case."""
+    steps: list[str] | None = None
+    """The steps of the run's end that had finished when this was written, in order
+    (`stabtest.finish.STEPS`): what an `interrupted` or `running` report got to."""
 
     def variants_by_case(self) -> dict[str, list[VariantResult]]:
         """Variants grouped under their case's uid, in report order."""

@@ -330,9 +330,8 @@ class Explorer:
         self._probes += 1
         scope = f"{self.scope}#explore{self._probes}"
         probe = worded(self.probe, (text,) if beside_original else ())
-        self.session.register(scope, probe)
         try:
-            outcome = self.session.outcome(scope, probe.id)
+            outcome = self.session.judge_once(scope, probe)
         except StabtestError:
             if not beside_original or self.session.failure is not None:
                 raise

@@ -34,6 +34,7 @@ def pytest_stabtest_modify_variants(case: Any, variants: tuple[Any, ...]) -> tup
 
 @hookspec
 def pytest_stabtest_report_written(path: Path, report: RunReport) -> None:
-    """Called (in the controller only) after the JSON report is written, with its path and
-    the typed report as written (`stabtest.core.report.RunReport`), e.g. to upload it or
-    compare baselines."""
+    """Called once (in the controller only) at the very end of the run, after the final
+    JSON report is written and the dashboard drawn, with its path and the typed report as
+    written (`stabtest.core.report.RunReport`: its baseline comparison, Label Studio push,
+    explore findings and the exit status included), e.g. to upload it."""

@@ -155,13 +155,12 @@ def pytest_configure(config: pytest.Config) -> None:
             from stabtest.pytest_plugin.ci import JunitCompact
 
             config.pluginmanager.register(JunitCompact(), "stabtest-junit")
-        if settings.explore:
-            from stabtest.pytest_plugin.explore import ExploreHooks
+    from stabtest.pytest_plugin.label_studio import configure_label_studio  # gold in
 
-            config.pluginmanager.register(ExploreHooks(settings.explore), "stabtest-explore")
-    from stabtest.pytest_plugin.label_studio import configure_label_studio  # gold in, push out
-
-    configure_label_studio(config, session, config.stash.get(RECORDER, None))
+    start = configure_label_studio(config, session, controller=RECORDER in config.stash)
+    report_hooks = config.pluginmanager.get_plugin("stabtest-report")
+    if report_hooks is not None:
+        report_hooks.label_studio = start
 
 
 def pytest_configure_node(node: Any) -> None:

@@ -1,37 +1,50 @@
 """Controller-side hooks (registered once, not in xdist workers): gather the results that
-items attached to their reports, print the table, write the JSON report."""
+items attached to their reports, end the run through `stabtest.finish` once, and say
+what it did in the terminal summary."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from stabtest.pytest_plugin.gating import RunGate
 from stabtest.pytest_plugin.keys import RESULT_PROPERTY, SESSION, is_failed_suite
 from stabtest.reporting.recorder import Recorder
+
+if TYPE_CHECKING:
+    from stabtest.core.report import RunReport
+    from stabtest.finish import Finished, LabelStudioStart
+    from stabtest.remediation.loop import Plan
 
 
 class ReportHooks:
     def __init__(self, recorder: Recorder):
         self.recorder = recorder
-        self.remediation: list[str] = []
-        self.notes: list[str] = []  # said after the report line (dashboard, skipped data)
-        self.dashboard: Path | None = None
-        self.gate = RunGate(recorder.settings)
+        self.settings = recorder.settings
+        self.baseline: RunReport | None = None
+        self.baseline_note: str | None = None
+        self.label_studio: LabelStudioStart | None = None
+        """Set by the Label Studio glue when a server or a gold store is in use."""
+        self.finished: Finished | None = None
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         """A missing or foreign baseline stops the run before anything is generated."""
-        self.gate.load(session.config)
+        if self.settings.baseline is None or session.config.option.collectonly:
+            return
+        from stabtest.reporting.baseline import BaselineError, baseline_of_run
+
+        try:
+            self.baseline, self.baseline_note = baseline_of_run(self.settings)
+        except BaselineError as error:
+            raise pytest.UsageError(f"stabtest: {error}") from None
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         """A suite that failed to collect is listed in the report, which then says
         `incomplete`: a broken suite never hides behind a `complete` run."""
         if is_failed_suite(report):
             lines = str(report.longrepr).strip().splitlines() or ["collection failed"]
-            self.recorder.problems[report.nodeid] = lines[-1].removeprefix("E   ").strip()
+            self.recorder.add_problem(report.nodeid, lines[-1].removeprefix("E   ").strip())
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call":  # the teardown report carries the same properties again
@@ -40,43 +53,17 @@ class ReportHooks:
             if name == RESULT_PROPERTY:
                 self.recorder.add_payload(json.loads(str(value)))
 
-    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        failure = terminalreporter.config.stash[SESSION].failure
-        if not self.recorder.has_results() and failure is None:
-            return
-        from stabtest.reporting.terminal import render_summary
-
-        terminalreporter.section("stabtest")
-        if self.recorder.has_results():
-            report = self.recorder.written or self.recorder.report()  # written: sessionfinish
-            terminalreporter.write_line(render_summary(report))
-        self.gate.summary(terminalreporter, self.recorder.written)
-        if failure is not None:
-            terminalreporter.write_line(
-                f"generation failed: {failure}; answers generated before it are cached, "
-                "a rerun resumes from them",
-                red=True,
-            )
-        if self.recorder.report_path is not None:
-            terminalreporter.write_line(f"report: {self.recorder.report_path}")
-        if self.dashboard is not None:
-            terminalreporter.write_line(f"dashboard: {self.dashboard}")
-        for note in self.notes:
-            terminalreporter.write_line(note, yellow=True)
-        for line in self.remediation:
-            terminalreporter.write_line(line)
-
     @pytest.hookimpl(tryfirst=True)
-    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        """Write the JSON report, also for failed or interrupted runs (marked so), even
-        when they produced no result yet: the report then says what went wrong."""
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """End the run once (`stabtest.finish`), also a failed or interrupted one, even
+        before it produced a result: the report then says what went wrong. The exit status
+        it settles is the session's."""
         stab = session.config.stash[SESSION]
         if self.recorder.has_results():  # before pytest's summary, which runs after this
             from stabtest.pytest_plugin.teardown_index import index_teardown_reports
 
             index_teardown_reports(session.config.pluginmanager.get_plugin("terminalreporter"))
-        # As the wrappers left it: Ctrl-C during the Label Studio push makes it INTERRUPTED.
-        exitstatus = session.exitstatus
+        exitstatus = int(session.exitstatus)
         interrupted = exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
         # A run that used no stability item (deselected, collect-only) keeps the last report.
         used = self.recorder.has_results() or stab.failure is not None
@@ -84,67 +71,121 @@ class ReportHooks:
             used or (interrupted and len(stab.registry) > 0)
         ):
             return
-        if stab.failure is not None:
-            self.recorder.error = f"generation failed: {stab.failure}"
-        leftover = stab.take_stats()  # an interrupted plan's cost reached no item
-        if leftover:
-            self.recorder.add_cost(leftover)
-        path = self.recorder.write(
-            status="interrupted" if interrupted else "complete", exitstatus=int(exitstatus)
+        from stabtest.finish import RunEnd, finish_run
+
+        hook = session.config.hook
+
+        def on_written(path: Any, report: RunReport) -> None:
+            hook.pytest_stabtest_report_written(path=path, report=report)
+
+        self.finished = finish_run(
+            RunEnd(
+                self.settings,
+                self.recorder,
+                exitstatus,
+                interrupted=interrupted,
+                session=stab,
+                baseline=self.baseline,
+                label_studio=self.label_studio,
+                remediate=_remediation_plan(session.config),
+                on_written=on_written,
+                fingerprint=stab.fingerprint_or_none,
+            )
         )
-        self.gate.finish(session, self.recorder, interrupted)  # baseline, history, exit
-        written: Any = self.recorder.written
-        session.config.hook.pytest_stabtest_report_written(path=path, report=written)
-        if session.config.getoption("remediate", False) and not interrupted:
-            session.exitstatus = self._remediate(session)
-        self._dashboard(path)
+        session.exitstatus = self.finished.exitstatus
 
-    def _dashboard(self, path: Path) -> None:
-        """The HTML dashboard beside the report (with the history and any remediation
-        round): a failure to draw it is said, never a failed run."""
-        settings, report = self.recorder.settings, self.recorder.written
-        if not settings.html or report is None:
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        stab = terminalreporter.config.stash[SESSION]
+        done, failure = self.finished, stab.failure
+        start = self.label_studio
+        label_studio = _label_studio_lines(start, done)
+        if not self.recorder.has_results() and failure is None and not label_studio:
             return
-        from stabtest.core.errors import StabtestError
-        from stabtest.reporting.dashboard import write_run_dashboard
+        write = terminalreporter.write_line
+        terminalreporter.section("stabtest")
+        if self.recorder.has_results():
+            from stabtest.reporting.terminal import render_summary
 
-        try:
-            self.dashboard = write_run_dashboard(
-                path, report, history_file=settings.history_file, on_skip=self.notes.append
-            )
-        except (StabtestError, OSError, ValueError) as error:
-            self.notes.append(f"dashboard not written: {error}")
+            shown = done.report if done is not None and done.report else self.recorder.report()
+            write(render_summary(shown))
+            if shown.baseline is not None:
+                from stabtest.reporting.compare_table import render_comparison
 
-    def _remediate(self, session: pytest.Session) -> int:
-        """`--remediate`: one round on the report just written; the gate sets the exit."""
-        from stabtest.core.errors import StabtestError
-        from stabtest.remediation.loop import Plan, remediate
-        from stabtest.remediation.train import Hyperparameters
+                write(render_comparison(shown.baseline))
+        if self.baseline_note is not None:
+            write(self.baseline_note)
+        if done is not None:
+            for line in done.gate_lines:
+                write(line)
+            if done.regressed:
+                from stabtest.core.compare import REGRESSION_EXIT
 
-        steps = int(session.config.getoption("remediate_steps"))
-        budget = float(session.config.getoption("remediate_budget"))
-        settings = self.recorder.settings
-        try:
-            result = remediate(
-                settings,
-                Plan(
-                    hp=Hyperparameters(max_steps=steps, seed=settings.seed),
-                    budget_minutes=budget,
-                ),
-                progress=self.remediation.append,
+                write(
+                    f"stabtest: regressed against baseline {self.settings.baseline!r}: "
+                    f"exit status {REGRESSION_EXIT}",
+                    red=True,
+                )
+        if failure is not None:
+            write(
+                f"generation failed: {failure}; answers generated before it are cached, "
+                "a rerun resumes from them",
+                red=True,
             )
-        except StabtestError as error:
-            self.remediation.append(f"remediation: error: {error}")
-            return int(pytest.ExitCode.USAGE_ERROR)
-        last = result.last
-        if last is not None:
-            before, after = last.treated["before"], last.treated["after"]
-            self.remediation.append(
-                f"remediation: held-out SI {before.si} -> {after.si}, FC {before.fc} -> "
-                f"{after.fc}; model {last.model}: {result.status.upper()}"
+        if done is not None:
+            _finish_lines(terminalreporter, done)
+            if done.crash is not None:
+                import traceback
+
+                write(f"stabtest: the run's end failed at {done.interrupted_at}:", red=True)
+                trace = traceback.format_exception(done.crash)
+                write("".join(trace).rstrip(), red=True)
+        if label_studio:
+            from stabtest.core.text import terminal_safe
+
+            trouble = done is not None and done.pushed is not None and not done.pushed.ok
+            for line in label_studio:
+                write(terminal_safe(line, layout=False), yellow=trouble)
+        if done is not None and done.explore_lines:
+            terminalreporter.section("stabtest explore")
+            write(
+                f"smallest breaking perturbation of each passed case "
+                f"(budget {self.settings.explore} generations each):"
             )
-            self.remediation += [f"remediation: missed: {line}" for line in last.missed]
-            self.remediation += [
-                f"remediation: to do: {c.advice}" for c in last.criteria if c.advice
-            ]
-        return 0 if result.accepted else 1
+            for line in done.explore_lines:
+                write(line)
+
+
+def _finish_lines(terminalreporter: pytest.TerminalReporter, done: Finished) -> None:
+    write = terminalreporter.write_line
+    if done.path is not None:
+        write(f"report: {done.path}")
+    if done.dashboard is not None:
+        write(f"dashboard: {done.dashboard}")
+    for note in done.notes:
+        write(note, yellow=True)
+    for line in done.remediation_lines:
+        write(line)
+
+
+def _label_studio_lines(start: LabelStudioStart | None, done: Finished | None) -> list[str]:
+    """A failed pull's message again where it cannot be missed, then what the push did."""
+    lines: list[str] = []
+    if start is not None and start.pulled is not None and start.pulled.error:
+        lines.append(start.pulled.error)
+    if done is not None:
+        lines += done.push_lines
+    return lines
+
+
+def _remediation_plan(config: pytest.Config) -> Plan | None:
+    """`--remediate`: one round on the run just finished; its gate sets the exit status."""
+    if not config.getoption("remediate", False):
+        return None
+    from stabtest.remediation.loop import Plan
+    from stabtest.remediation.train import Hyperparameters
+
+    settings = config.stash[SESSION].settings
+    return Plan(
+        hp=Hyperparameters(max_steps=int(config.getoption("remediate_steps")), seed=settings.seed),
+        budget_minutes=float(config.getoption("remediate_budget")),
+    )

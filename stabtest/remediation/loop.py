@@ -23,7 +23,7 @@ from typing import Any
 from stabtest.core.atomic import write_atomic
 from stabtest.core.errors import ConfigError, StabtestError
 from stabtest.core.ids import case_uid, scope_of
-from stabtest.core.report import REPORT_NAME, read_report
+from stabtest.core.report import REPORT_NAME, RunReport, read_report
 from stabtest.core.results import CaseOutcome, GoldLabel, TrainingExample, VariantResult
 from stabtest.core.settings import Settings
 from stabtest.core.suite import ModelParaphrases
@@ -415,16 +415,21 @@ def _trial_row(trial: Trial, chosen: Trial | None) -> dict[str, Any]:
 
 
 def remediate(
-    settings: Settings, plan: Plan | None = None, progress: Callable[[str], None] = print
+    settings: Settings,
+    plan: Plan | None = None,
+    progress: Callable[[str], None] = print,
+    report: RunReport | None = None,
 ) -> Remediation:
-    """Run up to `plan.rounds` rounds (see the module docstring)."""
+    """Run up to `plan.rounds` rounds (see the module docstring) on the failures of
+    `report`: the run just finished, or (by default) the one saved in the report dir."""
     plan = plan or Plan()
     if settings.backend != "hf":
         raise TrainingError(
             f"--stab-backend {settings.backend}: remediation fine-tunes a local transformers "
             "model (--stab-backend hf); an HTTP endpoint cannot be trained from here"
         )
-    report = read_report(settings.report_path / REPORT_NAME)
+    if report is None:
+        report = read_report(settings.report_path / REPORT_NAME)
     labels = gold_labels(settings)
     variants: Sequence[VariantResult] = report.variants
     cases = load_cases(settings, {c.uid for c in report.cases})

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from stabtest.core.errors import StabtestError
 from stabtest.core.report import ReportError, RunReport, read_report, write_report
-from stabtest.core.settings import BASELINE_NAME
+from stabtest.core.settings import BASELINE_NAME, Settings
 
 SUFFIX = ".json"
 DEFAULT_NAME = "main"
@@ -88,3 +88,15 @@ def list_baselines(directory: Path) -> list[StoredBaseline]:
         except ReportError as error:
             found.append(StoredBaseline(path.stem, path, None, str(error)))
     return found
+
+
+def baseline_of_run(settings: Settings) -> tuple[RunReport | None, str | None]:
+    """The baseline a run compares with (`baseline`), read before the run starts so that
+    a missing or foreign one stops it first (BaselineError), and a line to say. A run that
+    saves the very baseline it compares with may start without one: it becomes it."""
+    name = settings.baseline
+    if name is None:
+        return None, None
+    if settings.save_baseline == name and not baseline_file(settings.baseline_path, name).exists():
+        return None, f"baseline {name!r}: none yet, this run becomes it"
+    return load_baseline(settings.baseline_path, name), None

@@ -1,8 +1,7 @@
 """Collects the results that items attach to their reports and builds the RunReport.
 
-Runs in the controller process only, so it sees every xdist worker's results. The report
-is written (atomically, by stabtest.core.report) also for failed or interrupted runs:
-`status` says which, so a crashed run still leaves what it produced.
+Runs in the controller process only, so it sees every xdist worker's results. It only
+accumulates: the run's end (`stabtest.finish`) adds the other sections and writes it.
 """
 
 from __future__ import annotations
@@ -10,12 +9,11 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import TypeAdapter
 
-from stabtest.core.report import REPORT_NAME, RunReport, Status, write_report
+from stabtest.core.report import RunReport, Status
 from stabtest.core.results import CaseResult, GenerationStats, VariantResult
 from stabtest.core.settings import Settings
 from stabtest.reporting.summary import by_suite, summarize
@@ -56,10 +54,6 @@ class Recorder:
         self.cases: dict[str, CaseResult] = {}
         self.costs: dict[str, GenerationStats] = {}  # by xdist worker ("" without xdist)
         self.problems: dict[str, str] = {}
-        self.report_path: Path | None = None
-        self.written: RunReport | None = None  # the report as last written
-        self.error: str | None = None
-        self.label_studio: dict[str, Any] | None = None
 
     def add_payload(self, payload: dict[str, Any]) -> None:
         """A payload made by `encode_payload`, parsed back to its typed record."""
@@ -101,10 +95,15 @@ class Recorder:
     def add_case(self, result: CaseResult) -> None:
         self.cases[result.uid] = result
 
+    def add_problem(self, where: str, message: str) -> None:
+        """A suite that failed to collect, or a case that could not run."""
+        self.problems[where] = message
+
     def has_results(self) -> bool:
         return bool(self.variants or self.cases or self.problems)
 
     def report(self, status: Status = "running", exitstatus: int | None = None) -> RunReport:
+        """What the items recorded, as a report; the run's end adds its sections."""
         cases = sorted(self.cases.values(), key=lambda c: c.uid)
         variants = sorted(self.variants.values(), key=lambda v: v.uid)
         if status == "complete" and self.problems:
@@ -121,14 +120,5 @@ class Recorder:
             suites=by_suite(cases, variants),
             cases=cases,
             variants=variants,
-            error=self.error,
             problems=dict(sorted(self.problems.items())) or None,
-            label_studio=self.label_studio,
         )
-
-    def write(self, status: Status, exitstatus: int | None = None) -> Path:
-        path = self.settings.report_path / REPORT_NAME
-        self.written = self.report(status, exitstatus)
-        write_report(path, self.written)
-        self.report_path = path
-        return path

@@ -1,9 +1,8 @@
-"""The cases of a session, each expanded into its variants once, and which of them run.
+"""The cases of a session with their variants, and which of them run.
 
-Cases are registered as pytest collects them; model paraphrases of a whole suite file are
-written in one batched call (the `paraphrase` callable the session hands in, so this module
-needs no model), and so are the embedding-bounded `word` attacks (`attack_words`).
-Selection keeps deselected cases out of the plan.
+The session adds each case once, its variants already expanded and prepared (model
+paraphrases and word attacks are a step of the session's, before anything runs);
+selection keeps deselected cases out of the plan.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from typing import Protocol
 from stabtest.core.plan import GenerationParams, GenerationRequest
 from stabtest.core.suite import Case
 from stabtest.core.variant import Variant, stable_seed
-from stabtest.variants.expand import VariantExpander
 
 AnswerLookup = Callable[[GenerationRequest], str | None]
 """The answer to a request when it is known (generated or cached), else None."""
@@ -25,10 +23,6 @@ CaseKey = tuple[str, str]
 """(scope, case id): scope is the suite file's or test function's node id."""
 
 Expanded = Sequence[tuple[Case, tuple[Variant, ...]]]
-Paraphraser = Callable[[Expanded], list[tuple[Variant, ...]]]
-"""Fills the `model` slots of every case's variants; returns the new tuples."""
-WordAttacker = Callable[[str, Expanded], list[tuple[Variant, ...]]]
-"""(scope, cases) -> the cases' variants with their `word` attack slots filled."""
 
 
 class VariantHook(Protocol):
@@ -94,48 +88,24 @@ class Registered:
 
 
 class CaseRegistry:
-    """Registered cases in registration order, the selection, and what already ran."""
+    """Registered cases in registration order, the selection, and what already ran. A
+    store only: the session expands and prepares the variants it adds."""
 
-    def __init__(
-        self,
-        seed: int,
-        *,
-        modify: VariantHook | None = None,
-        paraphrase: Paraphraser | None = None,
-        attack_words: WordAttacker | None = None,
-    ):
-        self.seed = seed
-        self.expander = VariantExpander(seed)
-        self.modify = modify
-        self.paraphrase = paraphrase
-        self.attack_words = attack_words
+    def __init__(self) -> None:
         self._cases: dict[CaseKey, Registered] = {}
         self._selected: set[CaseKey] | None = None
         self._executed: set[CaseKey] = set()
 
-    def register(self, scope: str, case: Case) -> tuple[Variant, ...]:
-        """Expand one case's variants and add it to the plan."""
-        return self.register_all(scope, [case])[0]
+    def unknown(self, scope: str, cases: Sequence[Case]) -> list[Case]:
+        """The cases not registered yet (a case registered before keeps its variants)."""
+        return [c for c in cases if (scope, c.id) not in self._cases]
 
-    def register_all(self, scope: str, cases: Sequence[Case]) -> list[tuple[Variant, ...]]:
-        """Expand the variants of a file's cases; model paraphrases of all of them are
-        written in one batched call. A case registered before keeps its variants."""
-        new = [c for c in cases if (scope, c.id) not in self._cases]
-        expanded = [(case, self._modified(case, self.expander.expand(case, scope))) for case in new]
-        if self.paraphrase is not None and any(c.model_paraphrases.count for c in new):
-            filled = self.paraphrase(expanded)
-            expanded = [(case, v) for (case, _), v in zip(expanded, filled, strict=True)]
-        if self.attack_words is not None and any("word" in c.adversarial.families for c in new):
-            attacked = self.attack_words(scope, expanded)
-            expanded = [(case, v) for (case, _), v in zip(expanded, attacked, strict=True)]
+    def add(self, scope: str, expanded: Expanded) -> None:
         for case, variants in expanded:
             self._cases[(scope, case.id)] = Registered(scope, case, variants)
-        return [self._cases[(scope, case.id)].variants for case in cases]
 
-    def _modified(self, case: Case, variants: tuple[Variant, ...]) -> tuple[Variant, ...]:
-        if self.modify is None:
-            return variants
-        return self.modify(case=case, variants=variants) or variants
+    def variants_of(self, scope: str, cases: Sequence[Case]) -> list[tuple[Variant, ...]]:
+        return [self._cases[(scope, case.id)].variants for case in cases]
 
     def __getitem__(self, key: CaseKey) -> Registered:
         return self._cases[key]

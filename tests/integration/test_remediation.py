@@ -208,3 +208,6 @@ def test_pytest_remediate_gates_the_session(project: Path) -> None:
     assert "remediation: held-out SI" in done.stdout
     assert ("ACCEPTED" if report["accepted"] else "REJECTED") in done.stdout
     assert report["steps"] == 6 and report["search"]["configs_tried"] >= 1
+    run = json.loads((project / "reports" / "stabtest.json").read_text())
+    assert run["exitstatus"] == done.returncode  # settled before the report was written
+    assert run["status"] == "complete" and "remediate" in run["steps"]

@@ -219,9 +219,8 @@ def test_perturbations_that_change_nothing_are_rejected_duplicates_and_said_so()
         variants = VariantExpander(seed=0).expand(digits_case(), "suite")
     assert [v.id for v in variants] == [f"v{i}" for i in range(7)]  # ids stay positional
     assert [v.rejected for v in variants] == [None, None, *["duplicate of v0"] * 5]
-    registered = CaseRegistry(seed=0)
-    with pytest.warns(DuplicateVariants):
-        registered.register("suite", digits_case())
+    registered = CaseRegistry()
+    registered.add("suite", [(digits_case(), variants)])
     asked = {request.prompt for _, _, request in registered[("suite", "sum")].requests(0)}
     assert asked == {"12 + 7 = ?", "How much is 12 + 7?"}  # each prompt asked once
 

@@ -57,9 +57,11 @@ def recorded(tmp_path: Path) -> Recorder:
 
 def test_items_payloads_round_trip_into_the_written_report(tmp_path: Path) -> None:
     recorder = recorded(tmp_path)
-    path = recorder.write("complete", 1)
+    written = recorder.report("complete", 1)
+    path = tmp_path / "reports" / "stabtest.json"
+    write_report(path, written)
     report = read_report(path)
-    assert report == recorder.written
+    assert report == written
     assert report.variants == [VARIANT] and report.cases == [CASE]
     assert report.generation.requests == 4  # two workers' costs summed
     assert report.summary.cases_failed == 1 and report.summary.variants_failed == 1
@@ -67,7 +69,9 @@ def test_items_payloads_round_trip_into_the_written_report(tmp_path: Path) -> No
 
 
 def test_derived_values_are_in_the_json_for_other_tools(tmp_path: Path) -> None:
-    raw = json.loads(recorded(tmp_path).write("complete").read_text())
+    path = tmp_path / "stabtest.json"
+    write_report(path, recorded(tmp_path).report("complete"))
+    raw = json.loads(path.read_text())
     assert raw["schema_version"] == SCHEMA_VERSION
     variant, case = raw["variants"][0], raw["cases"][0]
     assert (variant["outcome"], variant["confidence"], case["passed"]) == ("fail", 0.9, False)
@@ -76,7 +80,8 @@ def test_derived_values_are_in_the_json_for_other_tools(tmp_path: Path) -> None:
 
 
 def test_a_report_of_another_schema_is_refused_with_what_to_do(tmp_path: Path) -> None:
-    path = recorded(tmp_path).write("complete")
+    path = tmp_path / "stabtest.json"
+    write_report(path, recorded(tmp_path).report("complete"))
     raw = json.loads(path.read_text())
     raw["schema_version"] = 1
     path.write_text(json.dumps(raw))
