@@ -111,12 +111,6 @@ class Judge(Protocol):
     def votes(self, evidence: CaseEvidence) -> list[Vote]: ...
 
 
-def margin_confidence(score: float, threshold: float, scale: float) -> float:
-    """0.5 at the threshold, rising linearly to 1.0 at `scale` away from it: a score far
-    from the decision boundary is a confident vote."""
-    return 0.5 + 0.5 * min(1.0, abs(score - threshold) / scale)
-
-
 class PairRelation:
     """Whether answer i agrees with answer j, and whether that decision is beyond doubt,
     computed on *groups*: answers the relation cannot tell apart (same text and vector, and

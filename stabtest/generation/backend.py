@@ -51,7 +51,13 @@ class PartialBatch(BackendError):
 class Backend(Protocol):
     """Answers one batch of requests. `fingerprint` is part of every cache key, so it must
     change whenever the answers could (other weights, other decoding code) and must be
-    cheap: a fully cached rerun calls it and nothing else."""
+    cheap: a fully cached rerun calls it and nothing else.
+
+    Optional methods, looked up by name (see the functions below): `prompt_problems(requests)`
+    says before generating which requests it cannot answer (a prompt beyond the context: it
+    fails its own case only); `requests_per_call()` how many requests it answers best in
+    one call (asked only when something is generated); `prompt_lengths(requests)` each
+    prompt's length in its own units, so the plan pads like lengths together."""
 
     name: str
 
@@ -60,24 +66,9 @@ class Backend(Protocol):
     def generate(self, requests: Sequence[GenerationRequest]) -> list[str]: ...
 
 
-class ScreensPrompts(Protocol):
-    """Optional: a backend that can say, before generating, which requests it cannot
-    answer (a prompt beyond the model's context). Those fail their own case only."""
-
-    def prompt_problems(self, requests: Sequence[GenerationRequest]) -> list[str | None]: ...
-
-
 DEFAULT_REQUESTS_PER_CALL = 64
 """Requests handed to a backend per `generate` call when the batch size is `auto` and the
-backend names no size of its own (`SizesCalls`)."""
-
-
-class SizesCalls(Protocol):
-    """Optional: a backend that knows how many requests it answers best in one call (the
-    hf backend: one full batch of its device). Asked only when something is generated, so
-    a cached rerun never loads a model to answer it."""
-
-    def requests_per_call(self) -> int: ...
+backend names no size of its own (a `requests_per_call()` method)."""
 
 
 def requests_per_call(backend: Backend) -> int:
@@ -87,13 +78,6 @@ def requests_per_call(backend: Backend) -> int:
     if chosen < 1:
         raise BackendError(f"backend {backend.name!r} asked for {chosen} requests per call")
     return chosen
-
-
-class MeasuresPrompts(Protocol):
-    """Optional: a backend that measures prompts in its own units (the hf backend: tokens),
-    so the plan groups prompts of like length into one padded batch."""
-
-    def prompt_lengths(self, requests: Sequence[GenerationRequest]) -> list[int]: ...
 
 
 def prompt_lengths(backend: Backend, requests: Sequence[GenerationRequest]) -> list[int]:
