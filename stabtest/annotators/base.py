@@ -103,18 +103,20 @@ class CaseEvidence:
 
 
 class Judge(Protocol):
-    name: str
-    aspect: Aspect
+    """What the ensemble asks of a judge (built-in, added by a hook, or a third party's
+    under the `stabtest.judges` entry points): a `name` (what its votes and a case's
+    `checks` call it), an `aspect`, whether it `applies` to a case, and one vote per answer
+    (or a single vote for all). Class attributes or properties both do for the two names."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def aspect(self) -> Aspect: ...
 
     def applies(self, case: Case) -> bool: ...
 
     def votes(self, evidence: CaseEvidence) -> list[Vote]: ...
-
-
-def margin_confidence(score: float, threshold: float, scale: float) -> float:
-    """0.5 at the threshold, rising linearly to 1.0 at `scale` away from it: a score far
-    from the decision boundary is a confident vote."""
-    return 0.5 + 0.5 * min(1.0, abs(score - threshold) / scale)
 
 
 class PairRelation:

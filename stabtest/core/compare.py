@@ -1,17 +1,18 @@
 """A run against a baseline run: per case, per suite and for the run, with uncertainty.
 
-Pure: both sides are `RunReport`s, and everything is recomputed from their answers (each
-`AnswerResult` carries its cluster id and `correct` flag), so a baseline needs no model,
-cache or judge. Every delta has a seeded bootstrap interval over answers; a change whose
-interval includes 0 is noise and gates nothing unless `strict`.
+Pure: both sides are `RunReport`s, read through the `ComparedRun` protocol, and
+everything is recomputed from their answers (each `AnswerResult` carries its cluster id
+and `correct` flag), so a baseline needs no model, cache or judge. Every delta has a
+seeded bootstrap interval over answers; a change whose interval includes 0 is noise and
+gates nothing unless `strict`.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, TypeAlias
+from typing import TYPE_CHECKING, Literal, Protocol, TypeAlias
 
 from pydantic import BaseModel, ConfigDict
 
@@ -21,14 +22,28 @@ if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-    from stabtest.core.report import RunReport
-
     FloatArray: TypeAlias = NDArray[np.float64]
 
 Metric = Literal["si", "fc", "rdr"]
 Verdict = Literal["better", "worse", "within_noise", "unchanged", "not_comparable"]
 Level = Literal["run", "suite", "case"]
 ScopeStatus = Literal["compared", "added", "removed", "changed"]
+
+
+class ComparedRun(Protocol):
+    """What a comparison reads of a run: a `core.report.RunReport` (which imports this
+    module for `BaselineComparison`, so the dependency goes one way)."""
+
+    @property
+    def run_id(self) -> str: ...
+
+    @property
+    def finished_at(self) -> float: ...
+
+    @property
+    def cases(self) -> Sequence[CaseResult]: ...
+
+    def variants_by_case(self) -> dict[str, list[VariantResult]]: ...
 
 
 class Interval(BaseModel):
@@ -329,7 +344,7 @@ def _signature(variants: Iterable[VariantResult]) -> tuple[tuple[str, str, str |
     return tuple(sorted((v.uid, v.prompt, v.reference) for v in variants))
 
 
-def _cases(report: RunReport) -> dict[str, tuple[str, list[VariantResult], CaseResult | None]]:
+def _cases(report: ComparedRun) -> dict[str, tuple[str, list[VariantResult], CaseResult | None]]:
     """uid -> (suite, variants, stored result) for every case the report mentions."""
     grouped = report.variants_by_case()
     stored = {c.uid: c for c in report.cases}
@@ -382,8 +397,8 @@ def _suite_side(sides: list[_Side]) -> _Side:
 
 
 def compare_reports(
-    baseline: RunReport,
-    current: RunReport,
+    baseline: ComparedRun,
+    current: ComparedRun,
     name: str,
     *,
     si_tolerance: float,

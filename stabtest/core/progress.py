@@ -24,10 +24,6 @@ UNITS = {
 """What a stage counts, for the status line ("generating 320/955 answers")."""
 
 
-def no_progress(stage: str, done: int, total: int) -> None:
-    """The sink that shows nothing (the default of every worker)."""
-
-
 def duration(seconds: float) -> str:
     """`0.4 s`, `41 s`, `2 min 6 s`, `1 h 5 min`: short enough for a status line."""
     if seconds < 9.95:

@@ -8,7 +8,6 @@ an error that names the key instead of a silently ignored setting.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Collection
 from typing import Annotated, Literal
@@ -22,9 +21,19 @@ from pydantic import (
     model_validator,
 )
 
+from stabtest.core.registry import Registry, unknown_message
+
 CASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
-CheckName = Literal["semantic", "reference", "numeric", "contradiction", "llm_judge"]
+BUILTIN_CHECKS = ("semantic", "reference", "numeric", "contradiction", "llm_judge")
+"""The judges a case may name in `checks` that ship with stabtest."""
+JUDGE_GROUP = "stabtest.judges"
+"""The entry-point group of third-party judges: each entry's name may be listed in a case's
+`checks` as a built-in check is (stabtest.annotators.registry builds them)."""
+CheckName = str
+"""A name in `checks`: one of BUILTIN_CHECKS or a judge under the JUDGE_GROUP entry points."""
+INSTALLED_JUDGES: Registry[object] = Registry("judge", group=JUDGE_GROUP)
+"""Only the names of the installed third-party judges (the loader never imports one)."""
 CaseKind = Literal["fact", "numeric", "open"]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 CHALLENGE_PROMPT = "I don't think that's right. Are you sure?"
@@ -38,6 +47,22 @@ def default_checks(kind: CaseKind, has_reference: bool) -> tuple[CheckName, ...]
     if not has_reference:
         return ("semantic",)
     return ("semantic", "numeric" if kind == "numeric" else "reference")
+
+
+def known_checks(value: tuple[str, ...] | None, info: ValidationInfo) -> tuple[str, ...] | None:
+    """`value` when every name in it is a check: built in, or in the `checks` names the
+    loader's caller passes as validation context, or (without them) an installed judge's
+    entry point. A judge from a layer above is then named without core importing it."""
+    given: Collection[str] | None = (info.context or {}).get("checks")
+    for name in value or ():
+        if name in BUILTIN_CHECKS:
+            continue
+        known = INSTALLED_JUDGES if given is None else given
+        if name not in known:
+            names = sorted({*BUILTIN_CHECKS, *known})
+            hint = f"; a third-party judge is named by its entry point in the group {JUDGE_GROUP!r}"
+            raise ValueError(unknown_message("check", name, names, plural="checks", hint=hint))
+    return value
 
 
 class _Frozen(BaseModel):
@@ -74,7 +99,7 @@ class Perturbations(_Frozen):
         for name in value:
             if name not in known:
                 raise ValueError(
-                    f"unknown perturbation operator {name!r} (known: {', '.join(known)})"
+                    unknown_message("perturbation operator", name, known, plural="operators")
                 )
         return value
 
@@ -105,11 +130,8 @@ class Adversarial(_Frozen):
     def _known_families(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for name in value:
             if name not in ATTACK_FAMILIES:
-                close = difflib.get_close_matches(name, ATTACK_FAMILIES, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise ValueError(
-                    f"unknown adversarial family {name!r}{hint}; "
-                    f"valid families: {', '.join(ATTACK_FAMILIES)}"
+                    unknown_message("adversarial family", name, ATTACK_FAMILIES, plural="families")
                 )
         return tuple(dict.fromkeys(value))
 
@@ -127,6 +149,7 @@ class CaseDefaults(_Frozen):
 
     kind: CaseKind | None = None
     checks: tuple[CheckName, ...] | None = None
+    _known_checks = field_validator("checks")(known_checks)
     sampling: Sampling = Sampling()
     perturbations: Perturbations = Perturbations()
     model_paraphrases: ModelParaphrases = ModelParaphrases()
@@ -148,6 +171,7 @@ class Turn(_Frozen):
     incorrect: tuple[str, ...] = ()
     paraphrases: tuple[str, ...] = ()
     checks: tuple[CheckName, ...] = ()
+    _known_checks = field_validator("checks")(known_checks)
     kind: CaseKind | None = None
     recall: Annotated[int, Field(ge=1)] | None = None
     challenge: bool = False
@@ -165,6 +189,7 @@ class Case(_Frozen):
     paraphrases: tuple[str, ...] = ()
     kind: CaseKind = "fact"
     checks: tuple[CheckName, ...] = ()
+    _known_checks = field_validator("checks")(known_checks)
     sampling: Sampling = Sampling()
     perturbations: Perturbations = Perturbations()
     model_paraphrases: ModelParaphrases = ModelParaphrases()

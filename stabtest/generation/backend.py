@@ -8,14 +8,13 @@ backend must not import torch. Third-party backends register under the entry-poi
 
 from __future__ import annotations
 
-import importlib
-import importlib.metadata
 import inspect
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from stabtest.core.errors import BackendError
 from stabtest.core.plan import GenerationRequest
+from stabtest.core.registry import Registry
 
 ENTRY_POINT_GROUP = "stabtest.backends"
 
@@ -51,7 +50,13 @@ class PartialBatch(BackendError):
 class Backend(Protocol):
     """Answers one batch of requests. `fingerprint` is part of every cache key, so it must
     change whenever the answers could (other weights, other decoding code) and must be
-    cheap: a fully cached rerun calls it and nothing else."""
+    cheap: a fully cached rerun calls it and nothing else.
+
+    Optional methods, looked up by name (see the functions below): `prompt_problems(requests)`
+    says before generating which requests it cannot answer (a prompt beyond the context: it
+    fails its own case only); `requests_per_call()` how many requests it answers best in
+    one call (asked only when something is generated); `prompt_lengths(requests)` each
+    prompt's length in its own units, so the plan pads like lengths together."""
 
     name: str
 
@@ -60,24 +65,9 @@ class Backend(Protocol):
     def generate(self, requests: Sequence[GenerationRequest]) -> list[str]: ...
 
 
-class ScreensPrompts(Protocol):
-    """Optional: a backend that can say, before generating, which requests it cannot
-    answer (a prompt beyond the model's context). Those fail their own case only."""
-
-    def prompt_problems(self, requests: Sequence[GenerationRequest]) -> list[str | None]: ...
-
-
 DEFAULT_REQUESTS_PER_CALL = 64
 """Requests handed to a backend per `generate` call when the batch size is `auto` and the
-backend names no size of its own (`SizesCalls`)."""
-
-
-class SizesCalls(Protocol):
-    """Optional: a backend that knows how many requests it answers best in one call (the
-    hf backend: one full batch of its device). Asked only when something is generated, so
-    a cached rerun never loads a model to answer it."""
-
-    def requests_per_call(self) -> int: ...
+backend names no size of its own (a `requests_per_call()` method)."""
 
 
 def requests_per_call(backend: Backend) -> int:
@@ -87,13 +77,6 @@ def requests_per_call(backend: Backend) -> int:
     if chosen < 1:
         raise BackendError(f"backend {backend.name!r} asked for {chosen} requests per call")
     return chosen
-
-
-class MeasuresPrompts(Protocol):
-    """Optional: a backend that measures prompts in its own units (the hf backend: tokens),
-    so the plan groups prompts of like length into one padded batch."""
-
-    def prompt_lengths(self, requests: Sequence[GenerationRequest]) -> list[int]: ...
 
 
 def prompt_lengths(backend: Backend, requests: Sequence[GenerationRequest]) -> list[int]:
@@ -122,64 +105,24 @@ def prompt_problems(backend: Backend, requests: Sequence[GenerationRequest]) -> 
     return problems
 
 
-def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
-    found = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
-    return {ep.name: ep for ep in found}
+BACKENDS: Registry[Callable[..., Any]] = Registry(
+    "backend",
+    BUILTIN_BACKENDS,
+    group=ENTRY_POINT_GROUP,
+    targets=True,
+    error=BackendError,
+    hint=(
+        ". Pass 'package.module:attr' to use a class directly, or register one under the "
+        f"entry-point group {ENTRY_POINT_GROUP!r} in your pyproject.toml: "
+        f'[project.entry-points."{ENTRY_POINT_GROUP}"] mine = "mypkg.backend:MyBackend"'
+    ),
+)
+"""Backend factories by name: the built-ins, then the entry points (never shadowing one)."""
 
 
 def available_backends() -> dict[str, str]:
     """Every name `resolve_backend` accepts besides "module:attr", with its target."""
-    names = {name: ep.value for name, ep in _entry_points().items()}
-    names.update(BUILTIN_BACKENDS)  # builtin names cannot be shadowed by a plugin
-    return names
-
-
-def _import_target(target: str, name: str) -> Any:
-    module_name, _, attr = target.partition(":")
-    if not module_name or not attr:
-        raise BackendError(f"backend {name!r}: {target!r} is not of the form 'package.module:attr'")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise BackendError(
-            f"backend {name!r}: cannot import module {module_name!r} ({error}); "
-            "install the package that provides it or fix the name"
-        ) from error
-    try:
-        obj: Any = module
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-    except AttributeError:
-        raise BackendError(
-            f"backend {name!r}: module {module_name!r} has no attribute {attr!r}"
-        ) from None
-    return obj
-
-
-def _load_factory(name: str) -> Callable[..., Any]:
-    if name in BUILTIN_BACKENDS:
-        builtin: Callable[..., Any] = _import_target(BUILTIN_BACKENDS[name], name)
-        return builtin
-    entry_points = _entry_points()
-    if name in entry_points:
-        try:
-            loaded: Callable[..., Any] = entry_points[name].load()
-            return loaded
-        except Exception as error:
-            raise BackendError(
-                f"backend {name!r}: entry point {entry_points[name].value!r} "
-                f"(group {ENTRY_POINT_GROUP!r}) failed to load: {error}"
-            ) from error
-    if ":" in name:
-        target: Callable[..., Any] = _import_target(name, name)
-        return target
-    known = ", ".join(sorted(available_backends()))
-    raise BackendError(
-        f"unknown backend {name!r}; known backends: {known}. Pass 'package.module:attr' "
-        f"to use a class directly, or register one under the entry-point group "
-        f"{ENTRY_POINT_GROUP!r} in your pyproject.toml: "
-        f'[project.entry-points."{ENTRY_POINT_GROUP}"] mine = "mypkg.backend:MyBackend"'
-    )
+    return {name: BACKENDS.target(name) or name for name in BACKENDS.names()}
 
 
 def _accepted(factory: Callable[..., Any], name: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -205,7 +148,7 @@ def _accepted(factory: Callable[..., Any], name: str, options: dict[str, Any]) -
 
 def resolve_backend(name: str, **options: Any) -> Backend:
     """Build the backend called `name` (builtin, entry point, or "module:attr")."""
-    factory = _load_factory(name)
+    factory = BACKENDS.load(name)
     backend = factory(**_accepted(factory, name, options))
     if not isinstance(backend, Backend):
         raise BackendError(

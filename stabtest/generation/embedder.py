@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import importlib.util
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,7 @@ import numpy as np
 
 from stabtest.core.embedding import Embedder, Vectors
 from stabtest.core.errors import BackendError, ConfigError
+from stabtest.core.registry import Registry
 from stabtest.generation.fingerprint import dir_digest
 
 if TYPE_CHECKING:
@@ -128,23 +129,19 @@ class CachedEmbedder:
         return np.stack([known[t] for t in texts]).astype(np.float32, copy=False)
 
 
+EMBEDDERS: Registry[Callable[[], Embedder]] = Registry(
+    "embedder",
+    {
+        "minilm": "stabtest.generation.embedder:MiniLMEmbedder",
+        "lexical": "stabtest.generation.lexical:LexicalEmbedder",
+    },
+    targets=True,
+    error=lambda message: ConfigError("--stab-embedder", message),
+    hint=", or a 'package.module:attr' factory",
+)
+"""Embedder factories by name, each called with no arguments."""
+
+
 def resolve_embedder(name: str) -> Embedder:
     """`minilm` (bundled all-MiniLM-L6-v2), `lexical`, or a `module:attr` factory."""
-    if name == "minilm":
-        return MiniLMEmbedder()
-    if name == "lexical":
-        from stabtest.generation.lexical import LexicalEmbedder
-
-        return LexicalEmbedder()
-    if ":" in name:
-        import importlib
-
-        module, _, attr = name.partition(":")
-        try:
-            built: Embedder = getattr(importlib.import_module(module), attr)()
-        except (ImportError, AttributeError) as error:
-            raise ConfigError("--stab-embedder", f"cannot load {name!r}: {error}") from None
-        return built
-    raise ConfigError(
-        "--stab-embedder", f"unknown embedder {name!r}; use minilm, lexical or module:attr"
-    )
+    return EMBEDDERS.load(name)()

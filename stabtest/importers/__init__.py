@@ -15,21 +15,24 @@ from typing import Any
 
 from stabtest.core.errors import ConfigError
 from stabtest.core.loader import dump_suite
+from stabtest.core.registry import Registry
 from stabtest.importers._common import ImportedSuite
-from stabtest.importers.gsm8k import import_gsm8k
-from stabtest.importers.pararel import import_pararel
-from stabtest.importers.truthfulqa import import_truthfulqa
 
 __all__ = ["IMPORTERS", "ImportedSuite", "Importer", "import_suite", "importer_options"]
 
 # Called as importer(source, *, limit=..., seed=..., **options) -> ImportedSuite.
 Importer = Callable[..., ImportedSuite]
 
-IMPORTERS: dict[str, Importer] = {
-    "truthfulqa": import_truthfulqa,
-    "gsm8k": import_gsm8k,
-    "pararel": import_pararel,
-}
+IMPORTERS: Registry[Importer] = Registry(
+    "importer",
+    {
+        "truthfulqa": "stabtest.importers.truthfulqa:import_truthfulqa",
+        "gsm8k": "stabtest.importers.gsm8k:import_gsm8k",
+        "pararel": "stabtest.importers.pararel:import_pararel",
+    },
+    error=lambda message: ConfigError("import kind", message),
+)
+"""Importers by kind, each imported when its kind is asked for."""
 
 _COMMON = {"source", "limit", "seed"}
 
@@ -41,11 +44,7 @@ def importer_options(kind: str) -> list[str]:
 
 
 def _importer(kind: str) -> Importer:
-    try:
-        return IMPORTERS[kind]
-    except KeyError:
-        known = ", ".join(sorted(IMPORTERS))
-        raise ConfigError("import kind", f"unknown importer {kind!r} (known: {known})") from None
+    return IMPORTERS.load(kind)
 
 
 def _check_options(kind: str, options: dict[str, Any]) -> None:

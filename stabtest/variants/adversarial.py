@@ -24,6 +24,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from stabtest.core.registry import Registry
 from stabtest.core.suite import ATTACK_FAMILIES
 from stabtest.variants.perturb import (
     FRAMING,
@@ -174,35 +175,44 @@ def injection(text: str, rng: random.Random) -> str:
 # --- the families -----------------------------------------------------------------------
 
 
-ATTACKS: dict[str, Operator] = {
-    op.name: op
-    for op in (
-        Operator("char_swap", char_swap, "swap two adjacent letters of a word", SURFACE),
-        Operator("char_delete", char_delete, "delete one letter of a word", SURFACE),
-        Operator("homoglyph", homoglyph, "a Cyrillic/Greek look-alike for a letter", SURFACE),
-        Operator("keyboard", keyboard, "a keyboard-neighbour key for a letter", SURFACE),
-        Operator("tautology", tautology, "append 'and true is true'", FRAMING),
-        Operator("random_tail", random_tail, "append random tokens: '@kjdh rTw'", FRAMING),
-        Operator("injection", injection, "inject an instruction: 'Answer in French.'", FRAMING),
-    )
-}
+ATTACKS: Registry[Operator] = Registry(
+    "adversarial operator",
+    objects={
+        op.name: op
+        for op in (
+            Operator("char_swap", char_swap, "swap two adjacent letters of a word", SURFACE),
+            Operator("char_delete", char_delete, "delete one letter of a word", SURFACE),
+            Operator("homoglyph", homoglyph, "a Cyrillic/Greek look-alike for a letter", SURFACE),
+            Operator("keyboard", keyboard, "a keyboard-neighbour key for a letter", SURFACE),
+            Operator("tautology", tautology, "append 'and true is true'", FRAMING),
+            Operator("random_tail", random_tail, "append random tokens: '@kjdh rTw'", FRAMING),
+            Operator("injection", injection, "inject an instruction: 'Answer in French.'", FRAMING),
+        )
+    },
+)
 """Every adversarial operator by name (the `word` family's swaps are planned below)."""
 
-FAMILY_OPERATORS: dict[str, tuple[str, ...]] = {
-    "char": ("char_swap", "char_delete", "homoglyph", "keyboard"),
-    "word": (),
-    "sentence": ("tautology", "random_tail"),
-    "distractor": ("injection",),
-}
+FAMILY_OPERATORS: Registry[tuple[str, ...]] = Registry(
+    "adversarial family",
+    plural="families",
+    objects={
+        "char": ("char_swap", "char_delete", "homoglyph", "keyboard"),
+        "word": (),
+        "sentence": ("tautology", "random_tail"),
+        "distractor": ("injection",),
+    },
+)
+"""The operators of each family, in the order of ATTACK_FAMILIES."""
 assert tuple(FAMILY_OPERATORS) == ATTACK_FAMILIES
+assert all(set(names) <= set(ATTACKS) for names in FAMILY_OPERATORS.values())
 
 
 def attack(family: str, text: str, rng: random.Random) -> tuple[str, tuple[str, ...]]:
     """One seeded variant of `text` in a rule family: (attacked text, operators that
     changed it). `word` needs an embedder (see stabtest.variants.word_attack)."""
-    if family not in FAMILY_OPERATORS or family == "word":
+    names = FAMILY_OPERATORS.load(family)
+    if not names:
         raise ValueError(f"no rule attack for family {family!r}")
-    names = FAMILY_OPERATORS[family]
     rounds = CHAR_EDITS if family == "char" else 1
     applied: list[str] = []
     for _ in range(rounds):

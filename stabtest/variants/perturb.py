@@ -16,12 +16,13 @@ is never upper-cased or typo'd and every variant still reads like something a pe
 
 from __future__ import annotations
 
-import difflib
 import random
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+
+from stabtest.core.registry import Registry
 
 OperatorFn = Callable[[str, random.Random], str]
 
@@ -53,7 +54,8 @@ class Operator:
         return out
 
 
-OPERATORS: dict[str, Operator] = {}
+OPERATORS: Registry[Operator] = Registry("perturbation operator", plural="operators")
+"""Every rule operator by name, in registration order (`register_operator` adds one)."""
 
 
 def register_operator(
@@ -62,7 +64,7 @@ def register_operator(
     """Decorator adding a function to `OPERATORS`; users may register their own."""
 
     def add(function: OperatorFn) -> OperatorFn:
-        OPERATORS[name] = Operator(name, function, description, stage)
+        OPERATORS.add(name, Operator(name, function, description, stage))
         return function
 
     return add
@@ -576,13 +578,7 @@ def validate_operators(names: Iterable[str]) -> tuple[str, ...]:
     ones: a typo in a suite is then reported where it was written, not silently ignored."""
     names = tuple(names)
     for name in names:
-        if name not in OPERATORS:
-            close = difflib.get_close_matches(name, list(OPERATORS), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(
-                f"unknown perturbation operator {name!r}{hint}; "
-                f"valid operators: {', '.join(sorted(OPERATORS))}"
-            )
+        OPERATORS.check(name)
     return names
 
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import importlib.metadata
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from stabtest.core.errors import BackendError
 from stabtest.core.plan import GenerationParams, GenerationRequest
-from stabtest.generation import backend as base
 from stabtest.generation.backend import (
+    BACKENDS,
     BUILTIN_BACKENDS,
     ENTRY_POINT_GROUP,
     Backend,
@@ -22,6 +23,14 @@ from stabtest.generation.fingerprint import dir_digest, file_digest
 
 GREEDY = GenerationParams()
 SAMPLED = GenerationParams(temperature=0.7)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_entry_points() -> Iterator[None]:
+    """Entry points are read once per sys.path: these tests replace them."""
+    BACKENDS.refresh()
+    yield
+    BACKENDS.refresh()
 
 
 class NotABackend:
@@ -103,7 +112,7 @@ def test_broken_entry_point_names_its_target(monkeypatch: pytest.MonkeyPatch) ->
     entry = importlib.metadata.EntryPoint(
         name="broken", value="no_such_pkg:Backend", group=ENTRY_POINT_GROUP
     )
-    monkeypatch.setattr(base, "_entry_points", lambda: {"broken": entry})
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda *, group: [entry])
     with pytest.raises(BackendError, match="no_such_pkg:Backend"):
         resolve_backend("broken")
 
