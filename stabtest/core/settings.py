@@ -16,7 +16,7 @@ import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from stabtest.core.errors import ConfigError
 
@@ -90,6 +90,16 @@ def _optional_name(value: Any) -> str | None:
     return text
 
 
+def _choice(*choices: str) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        text = str(value).strip().lower()
+        if text not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}")
+        return text
+
+    return parse
+
+
 def _scalar(text: str) -> Any:
     """A backend option value from text: an int, a float, true/false, else the string."""
     lowered = text.strip().lower()
@@ -120,10 +130,18 @@ def _backend_options(value: Any) -> dict[str, Any]:
     return options
 
 
+GROUPS = ("run", "remediate", "explore")
+"""Which commands a setting applies to: `run` settings apply to every run and to every
+`stabtest` command that reads settings; `remediate` ones to `stabtest remediate` and
+`stabtest export` (and a run's `--remediate`); `explore` ones to `stabtest explore`. Every
+group's flags are pytest flags too (`core.flags` builds them all)."""
+
+
 @dataclass(frozen=True)
 class Option:
     """How one setting is spelled: `--stab-<name>` flag (dashes), `stab_<name>` ini key,
-    `name` in `[tool.stabtest]`."""
+    `name` in `[tool.stabtest]`; `aliases`: more flag spellings (pytest and the `stabtest`
+    command), `command_aliases`: spellings of the `stabtest` command only (`--steps`)."""
 
     name: str
     parse: Callable[[Any], Any]
@@ -135,6 +153,11 @@ class Option:
     private: bool = False
     spelled: str | None = None
     """The flag's and ini key's stem when it differs from the field name."""
+    aliases: tuple[str, ...] = ()
+    command_aliases: tuple[str, ...] = ()
+    group: str = "run"
+    command: bool = True
+    """Also a flag of the `stabtest` commands (False: a pytest flag only, `--remediate`)."""
 
     @property
     def cli(self) -> str:
@@ -160,8 +183,15 @@ def setting(
     repeat: bool = False,
     private: bool = False,
     spelled: str | None = None,
+    aliases: tuple[str, ...] = (),
+    command_aliases: tuple[str, ...] = (),
+    group: str = "run",
+    command: bool = True,
 ) -> Any:
-    """A `Settings` field that is also an option (see `Option`)."""
+    """A `Settings` field that is also an option (see `Option`). A boolean alias of an
+    option that defaults to true also gets its `--no-` spelling (`--no-search`)."""
+    if group not in GROUPS:
+        raise ValueError(f"group {group!r}: expected one of {GROUPS}")
     spec = {
         "parse": parse,
         "help": help,
@@ -170,6 +200,10 @@ def setting(
         "repeat": repeat,
         "private": private,
         "spelled": spelled,
+        "aliases": aliases,
+        "command_aliases": command_aliases,
+        "group": group,
+        "command": command,
     }
     if isinstance(default, dict):
         return field(default_factory=dict, metadata={"option": spec})
@@ -199,7 +233,12 @@ class Settings:
     )
     seed: int = setting(0, int, "seed for variants and sampling; same seed, same ids", metavar="N")
     cache_dir: str = setting(
-        ".stabtest", str, "directory for the generation cache and converted models", metavar="DIR"
+        ".stabtest",
+        str,
+        "directory for the generation cache, converted models, the outbox, the gold store "
+        "and remediated models",
+        metavar="DIR",
+        command_aliases=("--cache-dir",),
     )
     no_cache: bool = setting(False, _bool, "ignore cached generations and generate afresh")
     report_dir: str = setting("reports", str, "directory for JSON and HTML reports", metavar="DIR")
@@ -286,7 +325,11 @@ class Settings:
         flag=False,
     )
     label_studio: str | None = setting(
-        None, _optional_str, "Label Studio URL to push failures to", metavar="URL"
+        None,
+        _optional_str,
+        "Label Studio URL to push failures to",
+        metavar="URL",
+        command_aliases=("--url",),
     )
     label_studio_token: str | None = setting(
         None,
@@ -296,7 +339,11 @@ class Settings:
         private=True,
     )
     label_studio_prefix: str = setting(
-        "stabtest", str, "Label Studio project titles are '<prefix>: <suite>'", flag=False
+        "stabtest",
+        str,
+        "Label Studio project titles are '<prefix>: <suite>'",
+        metavar="TEXT",
+        command_aliases=("--prefix",),
     )
     pull: bool = setting(False, _bool, "pull human labels from Label Studio before the run")
     baseline: str | None = setting(
@@ -314,6 +361,7 @@ class Settings:
         str,
         "directory of baselines, relative to rootdir (commit it, so CI has them)",
         metavar="DIR",
+        command_aliases=("--dir",),
     )
     baseline_si_tolerance: float = setting(
         0.05, _probability, "SI may rise this much over the baseline before it gates", metavar="X"
@@ -334,6 +382,7 @@ class Settings:
         _optional_str,
         "run history, one JSON line per run (default: <cache_dir>/history.jsonl; off: none)",
         metavar="FILE",
+        command_aliases=("--path",),
     )
     label: str | None = setting(
         None,
@@ -355,11 +404,256 @@ class Settings:
         "suites are not edited: `stabtest explore` writes them back)",
         metavar="N",
     )
+    # -- remediation (`stabtest remediate`, `stabtest export`, a run's --remediate) --------
+    remediate: bool = setting(
+        False,
+        _bool,
+        "after the run: fine-tune on its failures, rerun held-out variants and gate (as "
+        "`stabtest remediate`); the exit status is the gate's: 0 accepted, 1 rejected",
+        aliases=("--remediate",),
+        group="remediate",
+        command=False,
+    )
+    remediate_method: Literal["sft", "dpo"] = setting(
+        "sft",
+        _choice("sft", "dpo"),
+        "training method: LoRA SFT on corrected answers, or DPO on (right, wrong) pairs",
+        metavar="sft|dpo",
+        command_aliases=("--method",),
+        group="remediate",
+    )
+    remediate_lr: float = setting(
+        2e-4,
+        float,
+        "learning rate (LoRA wants about 10x the full fine-tuning rate)",
+        metavar="LR",
+        command_aliases=("--lr",),
+        group="remediate",
+    )
+    remediate_epochs: float = setting(
+        2.0,
+        float,
+        "training epochs, when remediate_steps does not set the steps",
+        metavar="N",
+        command_aliases=("--epochs",),
+        group="remediate",
+    )
+    remediate_steps: int = setting(
+        -1,
+        int,
+        "training steps of each candidate (-1: by remediate_epochs)",
+        metavar="N",
+        aliases=("--remediate-steps",),
+        command_aliases=("--steps",),
+        group="remediate",
+    )
+    remediate_batch_size: int = setting(
+        4,
+        _positive_int,
+        "training batch size",
+        metavar="N",
+        command_aliases=("--batch-size",),
+        group="remediate",
+    )
+    remediate_lora_r: int = setting(
+        16,
+        _positive_int,
+        "LoRA rank (alpha: twice the rank)",
+        metavar="N",
+        command_aliases=("--lora-r",),
+        group="remediate",
+    )
+    remediate_retain_weight: float = setting(
+        0.5,
+        float,
+        "train on the base model's own answers in cases with nothing to correct at this "
+        "weight, against forgetting (0: off, those cases join the control)",
+        metavar="W",
+        command_aliases=("--retain-weight",),
+        group="remediate",
+    )
+    remediate_control_fraction: float = setting(
+        0.25,
+        _probability,
+        "share of the cases (by hash) never trained on, to measure forgetting",
+        metavar="X",
+        command_aliases=("--control-fraction",),
+        group="remediate",
+    )
+    remediate_validation_fraction: float = setting(
+        0.25,
+        _probability,
+        "share of training wordings kept to choose the configuration and step",
+        metavar="X",
+        command_aliases=("--validation-fraction",),
+        group="remediate",
+    )
+    remediate_search: bool = setting(
+        True,
+        _bool,
+        "try a few configurations within remediate_budget, chosen on validation (false: "
+        "train the given one)",
+        metavar="true|false",
+        command_aliases=("--search",),
+        group="remediate",
+    )
+    remediate_budget: float = setting(
+        30.0,
+        float,
+        "minutes for a round's search over configurations",
+        metavar="MINUTES",
+        aliases=("--remediate-budget",),
+        command_aliases=("--budget-minutes",),
+        group="remediate",
+    )
+    remediate_rounds: int = setting(
+        1,
+        _positive_int,
+        "rounds: each accepted round is rerun and the next trains on its failures",
+        metavar="N",
+        command_aliases=("--rounds",),
+        group="remediate",
+    )
+    remediate_min_kept: float = setting(
+        0.95,
+        _probability,
+        "a candidate must keep this share of right validation answers right",
+        metavar="X",
+        command_aliases=("--min-kept",),
+        group="remediate",
+    )
+    remediate_eval_variants: int = setting(
+        4,
+        int,
+        "held-out rule variants per case in the rerun",
+        metavar="N",
+        command_aliases=("--eval-variants",),
+        group="remediate",
+    )
+    remediate_min_si_drop: float = setting(
+        0.4,
+        float,
+        "gate: held-out SI must fall at least this much, relative",
+        metavar="X",
+        command_aliases=("--min-si-drop",),
+        group="remediate",
+    )
+    remediate_max_fc_drop: float = setting(
+        0.02,
+        float,
+        "gate: held-out FC may fall at most this much",
+        metavar="X",
+        command_aliases=("--max-fc-drop",),
+        group="remediate",
+    )
+    remediate_min_rdr_ratio: float = setting(
+        0.8,
+        float,
+        "gate: answer diversity across cases, after/before, at least this",
+        metavar="X",
+        command_aliases=("--min-rdr-ratio",),
+        group="remediate",
+    )
+    remediate_max_control_fc_drop: float = setting(
+        0.02,
+        float,
+        "gate: control FC may fall at most this much",
+        metavar="X",
+        command_aliases=("--max-control-fc-drop",),
+        group="remediate",
+    )
+    remediate_control_rule: Literal["interval", "estimate"] = setting(
+        "interval",
+        _choice("interval", "estimate"),
+        "gate: judge control FC on its 95 percent interval or on its point estimate",
+        metavar="interval|estimate",
+        command_aliases=("--control-rule",),
+        group="remediate",
+    )
+    remediate_weak: bool = setting(
+        True,
+        _bool,
+        "also train on confident automatic failures, not only human labels",
+        metavar="true|false",
+        command_aliases=("--weak",),
+        group="remediate",
+    )
+    remediate_min_confidence: float = setting(
+        0.8,
+        _probability,
+        "an automatic failure trains only at this confidence or more",
+        metavar="X",
+        command_aliases=("--min-confidence",),
+        group="remediate",
+    )
+    remediate_stability_weight: float = setting(
+        2.0,
+        float,
+        "loss weight of semantic-divergence and session-drift failures",
+        metavar="W",
+        command_aliases=("--stability-weight",),
+        group="remediate",
+    )
+    remediate_replay_weight: float = setting(
+        0.5,
+        float,
+        "also train on the model's own right answers in corrected cases at this weight (0: off)",
+        metavar="W",
+        command_aliases=("--replay-weight",),
+        group="remediate",
+    )
+    remediate_restate: bool = setting(
+        True,
+        _bool,
+        "restate a target written from a reference in the model's own words (a blank "
+        "filled, or the model's sentence stating it), so training does not teach a new style",
+        metavar="true|false",
+        command_aliases=("--restate",),
+        group="remediate",
+    )
+    # -- `stabtest explore SUITE::CASE` ------------------------------------------------------
+    explore_max_generations: int = setting(
+        60,
+        int,
+        "answers the model may generate in `stabtest explore` (cache hits are free)",
+        metavar="N",
+        command_aliases=("--max-generations",),
+        group="explore",
+    )
+    explore_max_seconds: float = setting(
+        300.0,
+        float,
+        "wall-clock budget of `stabtest explore`, in seconds",
+        metavar="S",
+        command_aliases=("--max-seconds",),
+        group="explore",
+    )
+    explore_max_depth: int = setting(
+        3,
+        int,
+        "operators `stabtest explore` composes at most",
+        metavar="N",
+        command_aliases=("--max-depth",),
+        group="explore",
+    )
+    explore_operators: str | None = setting(
+        None,
+        _optional_str,
+        "comma-separated operators `stabtest explore` composes (default: all)",
+        metavar="LIST",
+        command_aliases=("--operators",),
+        group="explore",
+    )
     rootdir: str = "."
 
     @property
     def judge_names(self) -> tuple[str, ...]:
         return tuple(name.strip() for name in self.judges.split(",") if name.strip())
+
+    @property
+    def explore_operator_names(self) -> tuple[str, ...]:
+        """The operators `stabtest explore` composes; () means all of them."""
+        return tuple(n.strip() for n in (self.explore_operators or "").split(",") if n.strip())
 
     @property
     def cache_path(self) -> Path:

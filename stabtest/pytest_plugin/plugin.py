@@ -43,52 +43,18 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    """Every setting's flag and ini key, generated from the one declaration in Settings."""
+    """Every setting's flag (`core.flags`, shared with the `stabtest` command) and ini key,
+    generated from the one declaration in Settings."""
+    from stabtest.core.flags import setting_flags
+
     group = parser.getgroup("stabtest", "LLM stability testing (stabtest)")
+    for names, kwargs in setting_flags():
+        group.addoption(*names, **kwargs)
     for option in OPTIONS:
-        if option.flag:
-            if option.switch:
-                group.addoption(
-                    option.cli,
-                    action="store_const",
-                    const=True,
-                    default=None,
-                    dest=option.ini,
-                    help=option.help,
-                )
-            else:
-                group.addoption(
-                    option.cli,
-                    action="append" if option.repeat else "store",
-                    default=None,
-                    dest=option.ini,
-                    metavar=option.metavar,
-                    help=f"{option.help} (ini: {option.ini}; default: {option.default})",
-                )
         if option.repeat:
             parser.addini(option.ini, option.help, type="linelist", default=[])
         else:
             parser.addini(option.ini, option.help, default=None)
-    group.addoption(
-        "--remediate",
-        action="store_true",
-        help="after the run: fine-tune on its failures, rerun held-out variants and gate "
-        "(as `stabtest remediate`); the exit status is the gate's: 0 accepted, 1 rejected",
-    )
-    group.addoption(
-        "--remediate-steps",
-        type=int,
-        default=-1,
-        metavar="N",
-        help="training steps of each candidate of --remediate (default: 2 epochs)",
-    )
-    group.addoption(
-        "--remediate-budget",
-        type=float,
-        default=30.0,
-        metavar="MINUTES",
-        help="time for --remediate's search over configurations (default: 30)",
-    )
 
 
 def _seed(config: pytest.Config) -> int | str | None:
@@ -111,9 +77,14 @@ def _settings(config: pytest.Config) -> Settings:
     cli["seed"] = _seed(config)
     ini = {o.name: config.getini(o.ini) for o in OPTIONS}
     try:
-        return resolve_settings(cli, ini, read_pyproject(config.rootpath), config.rootpath)
+        settings = resolve_settings(cli, ini, read_pyproject(config.rootpath), config.rootpath)
     except ConfigError as error:
         raise pytest.UsageError(f"stabtest: {error}") from None
+    # The finishing hooks still read these by their old option names: the resolved values
+    # (flag, ini or pyproject), until they read `settings` (remediation.loop.plan_from_settings).
+    for name in ("remediate", "remediate_steps", "remediate_budget"):
+        setattr(config.option, name, getattr(settings, name))
+    return settings
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -69,6 +69,48 @@ class Plan:
     """Of the right validation answers, the share a candidate must keep right."""
 
 
+def plan_from_settings(settings: Settings) -> Plan:
+    """The plan the `remediate_*` settings describe (flags, ini keys, `[tool.stabtest]`):
+    what `stabtest remediate`, `stabtest export` and a run's `--remediate` are told. The
+    training seed is the run's seed; the LoRA alpha is twice its rank."""
+    return Plan(
+        data=DataOptions(
+            weak=settings.remediate_weak,
+            min_confidence=settings.remediate_min_confidence,
+            stability_weight=settings.remediate_stability_weight,
+            rewrite=settings.remediate_restate,
+            replay_weight=settings.remediate_replay_weight,
+        ),
+        roles=Roles(
+            control_fraction=settings.remediate_control_fraction,
+            validation_fraction=settings.remediate_validation_fraction,
+            retain_weight=settings.remediate_retain_weight,
+        ),
+        hp=Hyperparameters(
+            method=settings.remediate_method,
+            learning_rate=settings.remediate_lr,
+            epochs=settings.remediate_epochs,
+            max_steps=settings.remediate_steps,
+            batch_size=settings.remediate_batch_size,
+            lora_r=settings.remediate_lora_r,
+            lora_alpha=2 * settings.remediate_lora_r,
+            seed=settings.seed,
+        ),
+        gate=Gate(
+            min_si_drop=settings.remediate_min_si_drop,
+            max_fc_drop=settings.remediate_max_fc_drop,
+            min_rdr_ratio=settings.remediate_min_rdr_ratio,
+            max_control_fc_drop=settings.remediate_max_control_fc_drop,
+            control_rule=settings.remediate_control_rule,
+        ),
+        eval_variants=settings.remediate_eval_variants,
+        budget_minutes=settings.remediate_budget,
+        search=settings.remediate_search,
+        rounds=settings.remediate_rounds,
+        min_kept=settings.remediate_min_kept,
+    )
+
+
 @dataclass(frozen=True)
 class Trained:
     """What one candidate trained on, and how."""

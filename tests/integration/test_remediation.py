@@ -134,6 +134,32 @@ def test_a_round_trains_reruns_held_out_variants_and_gates(
     assert HFBackend(str(model)).fingerprint() != report["base_fingerprint"]
 
 
+def test_the_model_and_the_steps_come_from_the_commands_settings(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--stab-model DIR` is the model the round trains from, and `[tool.stabtest]
+    remediate_steps` (the one declaration's pyproject key) its number of steps."""
+    from stabtest.generation.hf import HFBackend
+
+    mine = project / "mine"  # the bundled model as a plain directory of the user's
+    shutil.copytree(HFBackend(None, cache_dir=None).model_dir(), mine)
+    (project / "pyproject.toml").write_text("[tool.stabtest]\nseed = 0\nremediate_steps = 2\n")
+    command = ["remediate", "--stab-model", str(mine), "--eval-variants", "2", "--no-search"]
+    code = main([*command, *LENIENT])
+    out = capsys.readouterr().out
+    report = json.loads((project / "reports" / "remediation.json").read_text())
+    assert code == (0 if report["accepted"] else 1)
+    assert f"remediation: round 1 from {report['base_dir']}:" in out
+    assert report["base_model"] == str(mine)
+    assert Path(report["base_dir"]).resolve() == mine.resolve()
+    assert report["base_fingerprint"] == HFBackend(str(mine)).fingerprint()
+    model = Path(report["model"])
+    assert model.name.startswith("mine-r1-") and report["base"] == "mine"
+    manifest = json.loads((model / "manifest.json").read_text())
+    assert manifest["base_model"] == str(mine) and manifest["steps"] == report["steps"] == 2
+    assert report["search"]["configs_tried"] == 1  # --no-search: the given configuration
+
+
 def test_the_search_chooses_on_validation_within_its_budget_then_a_second_round(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

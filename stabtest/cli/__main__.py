@@ -1,0 +1,7 @@
+"""`python -m stabtest.cli`: the `stabtest` command."""
+
+import sys
+
+from stabtest.cli import main
+
+sys.exit(main())
