@@ -21,14 +21,16 @@ NOT_UNDER_XDIST = "not under xdist (-n): run without it, or `stabtest explore`"
 def explore_passed(
     run: Session, report: RunReport, max_generations: int
 ) -> tuple[list[ExploreResult], list[str]]:
-    """Search every passed case of `report` within `max_generations` each: the results for
-    the report's `explore` section and one terminal line per case. A case whose search
+    """Search every passed case of `report` within `max_generations` each (and the
+    `explore_*` settings' seconds, operators and depth): the results for the report's
+    `explore` section and one terminal line per case. A case whose search
     fails is reported as failed; it never fails the finished run."""
     registered = {reg.key: reg for reg in run.registry}
     passed = [(c.suite, c.case_id) for c in report.cases if c.passed]
     if passed and not registered:
         return [], [NOT_UNDER_XDIST]
-    budget = Budget(max_generations=max_generations)
+    settings = run.settings
+    budget = Budget(max_generations, settings.explore_max_seconds)
     searcher = Session(run.settings, generator=run.generator, embedder=run.embedder)
     results: list[ExploreResult] = []
     lines: list[str] = []
@@ -42,7 +44,9 @@ def explore_passed(
                 reg.scope,
                 reg.case,
                 budget,
-                database_dir=database_dir(run.settings.cache_path),
+                operators=settings.explore_operator_names,
+                max_depth=settings.explore_max_depth,
+                database_dir=database_dir(settings.cache_path),
             )
         except Exception as error:  # one case's search, never the run
             lines.append(f"{case_uid(*key)}: explore failed: {error}")

@@ -77,14 +77,9 @@ def _settings(config: pytest.Config) -> Settings:
     cli["seed"] = _seed(config)
     ini = {o.name: config.getini(o.ini) for o in OPTIONS}
     try:
-        settings = resolve_settings(cli, ini, read_pyproject(config.rootpath), config.rootpath)
+        return resolve_settings(cli, ini, read_pyproject(config.rootpath), config.rootpath)
     except ConfigError as error:
         raise pytest.UsageError(f"stabtest: {error}") from None
-    # The finishing hooks still read these by their old option names: the resolved values
-    # (flag, ini or pyproject), until they read `settings` (remediation.loop.plan_from_settings).
-    for name in ("remediate", "remediate_steps", "remediate_budget"):
-        setattr(config.option, name, getattr(settings, name))
-    return settings
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -14,6 +14,7 @@ from stabtest.reporting.recorder import Recorder
 
 if TYPE_CHECKING:
     from stabtest.core.report import RunReport
+    from stabtest.core.settings import Settings
     from stabtest.finish import Finished, LabelStudioStart
     from stabtest.remediation.loop import Plan
 
@@ -87,7 +88,7 @@ class ReportHooks:
                 session=stab,
                 baseline=self.baseline,
                 label_studio=self.label_studio,
-                remediate=_remediation_plan(session.config),
+                remediate=_remediation_plan(self.settings),
                 on_written=on_written,
                 fingerprint=stab.fingerprint_or_none,
             )
@@ -177,15 +178,11 @@ def _label_studio_lines(start: LabelStudioStart | None, done: Finished | None) -
     return lines
 
 
-def _remediation_plan(config: pytest.Config) -> Plan | None:
-    """`--remediate`: one round on the run just finished; its gate sets the exit status."""
-    if not config.getoption("remediate", False):
+def _remediation_plan(settings: Settings) -> Plan | None:
+    """`--remediate`: one round on the run just finished, as the `remediate_*` settings
+    describe it; its gate sets the exit status."""
+    if not settings.remediate:
         return None
-    from stabtest.remediation.loop import Plan
-    from stabtest.remediation.train import Hyperparameters
+    from stabtest.remediation.loop import plan_from_settings
 
-    settings = config.stash[SESSION].settings
-    return Plan(
-        hp=Hyperparameters(max_steps=int(config.getoption("remediate_steps")), seed=settings.seed),
-        budget_minutes=float(config.getoption("remediate_budget")),
-    )
+    return plan_from_settings(settings)

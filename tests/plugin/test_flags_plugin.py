@@ -6,24 +6,22 @@ from __future__ import annotations
 
 import pytest
 
+from stabtest.pytest_plugin.keys import SESSION
+
 
 def test_old_and_new_spellings_and_config_files_reach_the_run(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\nstab_backend = fake\nstab_embedder = lexical\n")
-    config = pytester.parseconfigure()
-    options = config.option
-    assert (options.remediate, options.remediate_steps, options.remediate_budget) == (
-        False,
-        -1,
-        30.0,
-    )
-    config = pytester.parseconfigure("--remediate", "--remediate-steps", "5")
-    assert (config.getoption("remediate"), config.getoption("remediate_steps")) == (True, 5)
-    config = pytester.parseconfigure("--stab-remediate-budget", "2.5", "--stab-remediate")
-    assert (config.getoption("remediate"), config.getoption("remediate_budget")) == (True, 2.5)
+
+    def remediation(*args: str) -> tuple[bool, int, float]:
+        settings = pytester.parseconfigure(*args).stash[SESSION].settings
+        return settings.remediate, settings.remediate_steps, settings.remediate_budget
+
+    assert remediation() == (False, -1, 30.0)
+    assert remediation("--remediate", "--remediate-steps", "5")[:2] == (True, 5)
+    assert remediation("--stab-remediate-budget", "2.5", "--stab-remediate") == (True, -1, 2.5)
     pytester.makepyprojecttoml("[tool.stabtest]\nremediate_steps = 3\nremediate_budget = 1\n")
-    config = pytester.parseconfigure()
-    assert (config.getoption("remediate_steps"), config.getoption("remediate_budget")) == (3, 1.0)
-    assert pytester.parseconfigure("--remediate-steps=7").getoption("remediate_steps") == 7
+    assert remediation() == (False, 3, 1.0)
+    assert remediation("--remediate-steps=7")[1] == 7
 
 
 def test_a_bad_remediation_value_is_a_usage_error(pytester: pytest.Pytester) -> None:
