@@ -454,6 +454,49 @@ def answer_pairs(
     return units
 
 
+def align_clusters(
+    units: Sequence[tuple[VariantResult, VariantResult]],
+) -> list[tuple[VariantResult, VariantResult]]:
+    """The units with the second run's cluster ids moved into the first run's: each run
+    numbers its clusters on its own, so before answers are swapped between runs, a
+    cluster of the second run takes the id of the first run's cluster it shares most
+    identical answers with (one to one, greedily), else an id of its own. Within a run
+    the mapping is one to one, so neither run's metrics move; clusters it fails to match
+    only make the swapped runs look more diverse, which makes the test conservative."""
+    first: dict[str, dict[int, int]] = {}
+    for old, _ in units:
+        for a in old.answers:
+            first.setdefault(a.hash, {}).setdefault(a.cluster, 0)
+            first[a.hash][a.cluster] += 1
+    votes: dict[tuple[int, int], int] = {}
+    for _, new in units:
+        for a in new.answers:
+            for cluster, count in first.get(a.hash, {}).items():
+                votes[(a.cluster, cluster)] = votes.get((a.cluster, cluster), 0) + count
+    mapping: dict[int, int] = {}
+    taken: set[int] = set()
+    for (theirs, ours), _ in sorted(votes.items(), key=lambda item: (-item[1], item[0])):
+        if theirs not in mapping and ours not in taken:
+            mapping[theirs] = ours
+            taken.add(ours)
+    used = {a.cluster for old, _ in units for a in old.answers} | taken
+    fresh = max(used, default=-1) + 1
+    for _, new in units:
+        for a in new.answers:
+            if a.cluster not in mapping:
+                mapping[a.cluster] = fresh
+                fresh += 1
+    return [
+        (
+            old,
+            replace(
+                new, answers=tuple(replace(a, cluster=mapping[a.cluster]) for a in new.answers)
+            ),
+        )
+        for old, new in units
+    ]
+
+
 def swap_p_values(
     units: Sequence[tuple[VariantResult, VariantResult]],
     rng: np.random.Generator,
@@ -472,6 +515,7 @@ def swap_p_values(
     import numpy as np
 
     v = len(units)
+    units = align_clusters(units)
     both = _VariantTable.of([b for b, _ in units] + [a for _, a in units])
     observed = np.hstack([np.ones((1, v)), np.zeros((1, v))])
     before, after = both.metrics(observed), both.metrics(observed[:, ::-1])
