@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol, TypeAlias
 
 from pydantic import BaseModel, ConfigDict
@@ -358,6 +358,19 @@ def bootstrap_p(delta: float, samples: FloatArray) -> float | None:
     return _round(math.erfc(abs(delta) / se / math.sqrt(2.0)))
 
 
+Row: TypeAlias = tuple[tuple[int, bool | None], ...]
+"""The answers of one variant (or one answer pair's side) as (cluster, correct)."""
+Unit: TypeAlias = tuple[Row, Row]
+"""What the randomization test swaps between the runs: a variant's or an answer's two
+sides."""
+
+
+def _row(variant: VariantResult, clusters: Mapping[int, int] | None = None) -> Row:
+    return tuple(
+        (a.cluster if clusters is None else clusters[a.cluster], a.correct) for a in variant.answers
+    )
+
+
 @dataclass(frozen=True)
 class _VariantTable:
     """One side of a paired case, per variant: answers in each (dense) cluster, answers,
@@ -369,24 +382,20 @@ class _VariantTable:
     right: FloatArray
 
     @classmethod
-    def of(cls, variants: Sequence[VariantResult]) -> _VariantTable:
+    def of(cls, rows: Sequence[Row]) -> _VariantTable:
         import numpy as np
 
-        ids = sorted({a.cluster for v in variants for a in v.answers})
+        ids = sorted({cluster for row in rows for cluster, _ in row})
         dense = {cluster: i for i, cluster in enumerate(ids)}
-        table = np.zeros((len(variants), max(len(ids), 1)))
-        for row, variant in enumerate(variants):
-            for answer in variant.answers:
-                table[row, dense[answer.cluster]] += 1
+        table = np.zeros((len(rows), max(len(ids), 1)))
+        for index, row in enumerate(rows):
+            for cluster, _ in row:
+                table[index, dense[cluster]] += 1
         return cls(
             clusters=table,
-            answers=np.array([len(v.answers) for v in variants], dtype=float),
-            judged=np.array(
-                [sum(a.correct is not None for a in v.answers) for v in variants], dtype=float
-            ),
-            right=np.array(
-                [sum(a.correct is True for a in v.answers) for v in variants], dtype=float
-            ),
+            answers=np.array([len(row) for row in rows], dtype=float),
+            judged=np.array([sum(c is not None for _, c in row) for row in rows], dtype=float),
+            right=np.array([sum(c is True for _, c in row) for row in rows], dtype=float),
         )
 
     def metrics(self, weights: FloatArray) -> dict[Metric, FloatArray]:
@@ -417,7 +426,10 @@ def paired_resample_metrics(
     delta of the case."""
     import numpy as np
 
-    tables = _VariantTable.of([b for b, _ in pairs]), _VariantTable.of([a for _, a in pairs])
+    tables = (
+        _VariantTable.of([_row(b) for b, _ in pairs]),
+        _VariantTable.of([_row(a) for _, a in pairs]),
+    )
     v = len(pairs)
     width = max(v, *(t.clusters.shape[1] for t in tables))
     out: list[dict[Metric, FloatArray]] = [
@@ -435,43 +447,45 @@ def paired_resample_metrics(
     return out[0], out[1]
 
 
-def answer_pairs(
+def swap_units(
     pairs: Sequence[tuple[VariantResult, VariantResult]],
-) -> list[tuple[VariantResult, VariantResult]]:
-    """Each answer pair (same variant, sample and turn) as a variant pair of one answer
-    a side: the units of the randomization test where answers pair (see
-    `discordant_pairs`, which must have found them)."""
-    units = []
+) -> list[Unit]:
+    """The units of the randomization test, the second run's clusters moved into the
+    first run's ids (`align_clusters`): each answer pair (same variant, sample and turn)
+    where the answers pair (`answers_pair`), else each variant pair."""
+    clusters = align_clusters(pairs)
+    if not answers_pair(pairs):
+        return [(_row(old), _row(new, clusters)) for old, new in pairs]
+    units: list[Unit] = []
     for old, new in pairs:
         after = {(a.sample, a.turn): a for a in new.answers}
         for answer in old.answers:
+            partner = after[(answer.sample, answer.turn)]
             units.append(
                 (
-                    replace(old, answers=(answer,)),
-                    replace(new, answers=(after[(answer.sample, answer.turn)],)),
+                    ((answer.cluster, answer.correct),),
+                    ((clusters[partner.cluster], partner.correct),),
                 )
             )
     return units
 
 
-def align_clusters(
-    units: Sequence[tuple[VariantResult, VariantResult]],
-) -> list[tuple[VariantResult, VariantResult]]:
-    """The units with the second run's cluster ids moved into the first run's: each run
-    numbers its clusters on its own, so before answers are swapped between runs, a
-    cluster of the second run takes the id of the first run's cluster it shares most
-    identical answers with (one to one, greedily), else an id of its own. Within a run
-    the mapping is one to one, so neither run's metrics move; clusters it fails to match
-    only make the swapped runs look more diverse, which makes the test conservative."""
-    first: dict[str, dict[int, int]] = {}
-    for old, _ in units:
+def align_clusters(pairs: Sequence[tuple[VariantResult, VariantResult]]) -> dict[int, int]:
+    """The second run's cluster ids moved into the first run's: each run numbers its
+    clusters on its own, so before answers are swapped between runs, a cluster of the
+    second run takes the id of the first run's cluster it shares most identical answers
+    with (one to one, greedily), else an id of its own. Within a run the mapping is one
+    to one, so neither run's metrics move; clusters it fails to match only make the
+    swapped runs look more diverse, which makes the test conservative."""
+    first: dict[tuple[str, int], dict[int, int]] = {}
+    for old, _ in pairs:
         for a in old.answers:
-            first.setdefault(a.hash, {}).setdefault(a.cluster, 0)
-            first[a.hash][a.cluster] += 1
+            votes_of = first.setdefault((a.text, a.turn), {})
+            votes_of[a.cluster] = votes_of.get(a.cluster, 0) + 1
     votes: dict[tuple[int, int], int] = {}
-    for _, new in units:
+    for _, new in pairs:
         for a in new.answers:
-            for cluster, count in first.get(a.hash, {}).items():
+            for cluster, count in first.get((a.text, a.turn), {}).items():
                 votes[(a.cluster, cluster)] = votes.get((a.cluster, cluster), 0) + count
     mapping: dict[int, int] = {}
     taken: set[int] = set()
@@ -479,26 +493,18 @@ def align_clusters(
         if theirs not in mapping and ours not in taken:
             mapping[theirs] = ours
             taken.add(ours)
-    used = {a.cluster for old, _ in units for a in old.answers} | taken
+    used = {a.cluster for old, _ in pairs for a in old.answers} | taken
     fresh = max(used, default=-1) + 1
-    for _, new in units:
+    for _, new in pairs:
         for a in new.answers:
             if a.cluster not in mapping:
                 mapping[a.cluster] = fresh
                 fresh += 1
-    return [
-        (
-            old,
-            replace(
-                new, answers=tuple(replace(a, cluster=mapping[a.cluster]) for a in new.answers)
-            ),
-        )
-        for old, new in units
-    ]
+    return mapping
 
 
 def swap_p_values(
-    units: Sequence[tuple[VariantResult, VariantResult]],
+    units: Sequence[Unit],
     rng: np.random.Generator,
     resamples: int,
 ) -> dict[Metric, float | None]:
@@ -515,7 +521,6 @@ def swap_p_values(
     import numpy as np
 
     v = len(units)
-    units = align_clusters(units)
     both = _VariantTable.of([b for b, _ in units] + [a for _, a in units])
     observed = np.hstack([np.ones((1, v)), np.zeros((1, v))])
     before, after = both.metrics(observed), both.metrics(observed[:, ::-1])
@@ -815,8 +820,7 @@ def _case_sides(
         ]
         methods = dict.fromkeys(METRICS, "paired-bootstrap")
         discordant = discordant_pairs(pairs)
-        units = answer_pairs(pairs) if answers_pair(pairs) else pairs
-        p_values = swap_p_values(units, case_rng(seed, uid, 3), resamples)
+        p_values = swap_p_values(swap_units(pairs), case_rng(seed, uid, 3), resamples)
         if discordant is not None:
             methods["fc"] = "paired-mcnemar"
             p_values["fc"] = mcnemar_p(*discordant)
