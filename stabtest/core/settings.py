@@ -74,6 +74,16 @@ def _progress(value: Any) -> str:
     return text
 
 
+def _fdr(value: Any) -> float | None:
+    """A false discovery rate in [0, 1); 0 or `off` (None): no correction."""
+    if value is None or str(value).strip().lower() in {"off", "none", "false", "no", ""}:
+        return None
+    number = float(value)
+    if not 0.0 <= number < 1.0:
+        raise ValueError(f"expected a rate in [0, 1) or off, got {value!r}")
+    return number or None
+
+
 BASELINE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 """A baseline's name, which is also its file's name."""
 
@@ -376,6 +386,14 @@ class Settings:
     )
     baseline_resamples: int = setting(
         1000, _positive_int, "bootstrap resamples of the baseline comparison", metavar="N"
+    )
+    baseline_fdr: float | None = setting(
+        0.05,
+        _fdr,
+        "false discovery rate the baseline comparison gates cases at (Benjamini-Hochberg "
+        "over the compared cases' SI and FC p-values; 0 or off: each case tested alone at "
+        "95%)",
+        metavar="Q|off",
     )
     history_path: str | None = setting(
         None,

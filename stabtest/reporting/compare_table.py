@@ -3,7 +3,9 @@ so, and a changed suite listed rather than compared.
 
 Rows: the run, each suite, then the cases worth a look (gated, worse, within noise,
 changed, added, removed), at most `limit` of them; cases that are unchanged or better are
-counted in the footer. Every delta is shown with its 95% bootstrap interval.
+counted in the footer. Every delta is shown with its 95% bootstrap interval; the `test`
+column says whether the row was paired, and its p-values (a case's q-values, under FDR
+control) for SI and FC; the footer says how cases were gated.
 """
 
 from __future__ import annotations
@@ -89,6 +91,33 @@ def _category(scope: ScopeComparison, strict: bool) -> str | None:
     return "within noise" if leaning_worse else None
 
 
+_PAIRING = {
+    "paired-mcnemar": "paired",
+    "paired-bootstrap": "paired",
+    "unpaired-bootstrap": "unpaired",
+    "mixed-bootstrap": "mixed",
+}
+
+
+def _p(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def _test(scope: ScopeComparison) -> str:
+    """`paired p 0.004/0.001`: how the row was tested, with SI's and FC's p (q where the
+    case was corrected for multiplicity)."""
+    shown = [m for m in scope.metrics if m.metric in SHOWN_METRICS]
+    kinds = {_PAIRING[m.method] for m in shown if m.method is not None}
+    if not kinds:
+        return ""
+    kind = kinds.pop() if len(kinds) == 1 else "mixed"
+    corrected = any(m.q_value is not None for m in shown)
+    values = "/".join(_p(m.q_value if corrected else m.p_value) for m in shown)
+    return f"{kind} {'q' if corrected else 'p'} {values}"
+
+
 def _row(scope: ScopeComparison, strict: bool) -> list[str]:
     by_metric: dict[str, MetricChange] = {m.metric: m for m in scope.metrics}
     cells = [
@@ -98,7 +127,7 @@ def _row(scope: ScopeComparison, strict: bool) -> list[str]:
     for metric in SHOWN_METRICS:
         change = by_metric.get(metric)
         cells += ["-", ""] if change is None else [_values(change), _delta(change)]
-    return [*cells, verdict(scope, strict)]
+    return [*cells, _test(scope), verdict(scope, strict)]
 
 
 def render_comparison(comparison: BaselineComparison, *, limit: int = 30) -> str:
@@ -113,10 +142,19 @@ def render_comparison(comparison: BaselineComparison, *, limit: int = 30) -> str
     rows = [_row(s, strict) for s in comparison.scopes if s.level != "case"]
     rows += [_row(s, strict) for s in listed[:limit]]
     if len(listed) > limit:
-        rows.append([f"... {len(listed) - limit} more case(s)", "", "", "", "", "", ""])
+        rows.append([f"... {len(listed) - limit} more case(s)", "", "", "", "", "", "", ""])
     table = tabulate(
         rows,
-        headers=["scope", "answers", "SI", "ΔSI [95% CI]", "FC", "ΔFC [95% CI]", "verdict"],
+        headers=[
+            "scope",
+            "answers",
+            "SI",
+            "ΔSI [95% CI]",
+            "FC",
+            "ΔFC [95% CI]",
+            "test (SI/FC)",
+            "verdict",
+        ],
         disable_numparse=True,
     )
     return terminal_safe("\n".join([_headline(comparison), table, _footer(comparison, cases)]))
@@ -151,6 +189,47 @@ def _footer(comparison: BaselineComparison, cases: list[ScopeComparison]) -> str
         f"cases: {len(compared)} compared"
         + (f" ({counted})" if counted else "")
         + (f"; {other}" if other else "")
-        + f"\nΔ: after - before [95% bootstrap interval over answers, "
-        f"{comparison.resamples} resamples]; a change whose interval holds 0 is noise"
+        + f"\nΔ: after - before [95% bootstrap interval, {comparison.resamples} resamples]"
+        + "\n"
+        + _methods(compared)
+        + "\n"
+        + _gating(comparison, compared)
+    )
+
+
+def _methods(compared: list[ScopeComparison]) -> str:
+    """How the compared cases were tested."""
+    kinds: dict[str, int] = {}
+    for scope in compared:
+        for change in scope.metrics:
+            if change.metric == "fc" and change.method is not None:
+                kind = _PAIRING[change.method]
+                kinds[kind] = kinds.get(kind, 0) + 1
+    if not kinds:
+        return "tests: bootstrap over answers (a report from before paired comparisons)"
+    parts = []
+    if kinds.get("paired"):
+        parts.append(
+            f"{kinds['paired']} paired (the same variants resampled on both sides; FC by "
+            "McNemar's exact test on answers paired by variant and sample, SI by swapping "
+            "pairs at random)"
+        )
+    if kinds.get("unpaired"):
+        parts.append(f"{kinds['unpaired']} unpaired (bootstrap over answers, each run alone)")
+    return "tests: " + "; ".join(parts)
+
+
+def _gating(comparison: BaselineComparison, compared: list[ScopeComparison]) -> str:
+    """How cases were gated: at a false discovery rate, or one by one."""
+    if comparison.fdr is not None:
+        return (
+            f"cases gated at FDR {comparison.fdr:.0%} (Benjamini-Hochberg over "
+            f"{comparison.fdr_cases} cases, {comparison.fdr_tests} SI/FC tests): a case "
+            f"regresses when its q-value is under {comparison.fdr:g}; the run and suites "
+            "are single tests at 95%"
+        )
+    if len(compared) == 1:
+        return "1 case compared: tested alone at 95%, no multiplicity to correct"
+    return (
+        "cases tested one by one at 95% (no FDR control); a change that is not significant is noise"
     )

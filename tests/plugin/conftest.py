@@ -8,10 +8,12 @@ from collections.abc import Callable
 
 import numpy  # noqa: F401
 import pytest
+import scipy.stats  # noqa: F401
 import yaml  # noqa: F401
 
 # Import once here what the plugin imports lazily: pytester's in-process runs drop modules
-# first imported inside a run, and numpy and libyaml's C loader break when imported twice.
+# first imported inside a run, and numpy, scipy and libyaml's C loader break when imported
+# twice.
 
 Writer = Callable[..., None]
 

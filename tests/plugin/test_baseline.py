@@ -248,3 +248,98 @@ def test_under_xdist_the_controller_compares_once_and_records_once(pytester, sta
     records = read_history(history(pytester))
     assert [r.exitstatus for r in records] == [0, 6]
     assert records[1].fingerprint is not None and records[1].regressions == 3
+
+
+def test_a_comparison_says_it_is_paired(pytester, stab_project):
+    stab_project({"capitals.yaml": SUITE}, GOOD, ini=INI)
+    assert pytester.runpytest("--stab-save-baseline", "main").ret == 0
+    set_answers(pytester, WORSE)
+    worse = pytester.runpytest("--stab-baseline", "main")
+    assert worse.ret == 6
+    worse.stdout.fnmatch_lines(
+        [
+            "*suites/capitals.yaml::france*paired q *REGRESSION: SI, FC",
+            "tests: 2 paired (the same variants resampled on both sides; FC by McNemar*",
+            "cases gated at FDR 5% (Benjamini-Hochberg over 2 cases, 4 SI/FC tests)*",
+        ]
+    )
+    comparison = read_report(pytester.path / "reports" / "stabtest.json").baseline
+    assert comparison is not None and comparison.fdr == 0.05
+    france = next(s for s in comparison.scopes if s.scope == FRANCE)
+    fc = next(m for m in france.metrics if m.metric == "fc")
+    assert fc.method == "paired-mcnemar" and fc.p_value == pytest.approx(2 / 256, abs=1e-6)
+    assert fc.q_value is not None and fc.q_value < 0.05
+    assert {m.method for m in france.metrics if m.metric != "fc"} == {"paired-bootstrap"}
+
+
+NOISY_CASES = 30
+
+
+def noisy_suite() -> str:
+    lines = ["suite: lands", "defaults: {thresholds: {max_si: 1.0, min_fc: 0.0}}", "cases:"]
+    for i in range(NOISY_CASES):
+        lines += [
+            f"  - id: land{i}",
+            f"    prompt: What is the capital of Land{i}?",
+            f"    reference: Alpha{i}",
+            f"    incorrect: [Beta{i}]",
+            "    paraphrases:",
+            f"      - Which city is the capital of Land{i}?",
+            f"      - Name the capital of Land{i}.",
+            "    sampling: {temperature: 1.0, samples: 6}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def noisy_answers(seed: int, regressed: int | None = None) -> dict[str, list[str]]:
+    """Each answer right with its case's probability, drawn with `seed`; case 7 is always
+    right, unless `regressed`: then it answers wrong 9 times in 10."""
+    import random
+
+    rng = random.Random(seed)
+    answers = {}
+    for i in range(NOISY_CASES):
+        right = random.Random(i).uniform(0.6, 0.95)
+        if i == 7:
+            right = 0.1 if regressed == 7 else 1.0
+        prompts = [
+            f"What is the capital of Land{i}?",
+            f"Which city is the capital of Land{i}?",
+            f"Name the capital of Land{i}.",
+        ]
+        for prompt in prompts:
+            answers[prompt] = [
+                f"The capital is Alpha{i}." if rng.random() < right else f"It is Beta{i}."
+                for _ in range(6)
+            ]
+    return answers
+
+
+def test_many_noisy_cases_are_not_flagged_after_fdr_but_a_real_regression_is(
+    pytester, stab_project
+):
+    stab_project({"lands.yaml": noisy_suite()}, noisy_answers(1), ini=INI)
+    pytester.runpytest("--stab-save-baseline", "main")  # wrong answers fail their variants
+    assert (pytester.path / "baselines" / "main.json").is_file()
+    set_answers(pytester, noisy_answers(3, regressed=7))  # another seed; one real drop
+    result = pytester.runpytest("--stab-baseline", "main")
+    assert result.ret == 6
+    result.stdout.fnmatch_lines(
+        [
+            "*suites/lands.yaml::land7 *REGRESSION: *FC*",
+            f"cases gated at FDR 5% (Benjamini-Hochberg over {NOISY_CASES} cases*",
+        ]
+    )
+    comparison = read_report(pytester.path / "reports" / "stabtest.json").baseline
+    assert comparison is not None
+    gated = [s.scope for s in comparison.regressions if s.level == "case"]
+    assert gated == ["suites/lands.yaml::land7"]
+    # noise that a case-by-case test at 5% would have flagged, cleared by its q-value
+    cleared = [
+        m
+        for s in comparison.scopes
+        if s.level == "case" and s.scope not in gated
+        for m in s.metrics
+        if m.metric in ("si", "fc") and m.p_value is not None and m.p_value < 0.05
+    ]
+    assert cleared and all(m.q_value is not None and m.q_value >= 0.05 for m in cleared)
