@@ -120,3 +120,27 @@ def test_the_session_default_min_pass_rate_gates_cases_without_their_own(
 ) -> None:
     result, _ = run(pytester, stab_project, "pass_k: 3", "-rA", ini="stab_min_pass_rate = 0.9\n")
     assert stability(result) == "FAILED"
+
+
+INLINE = """\
+def test_sampled_inline(stab):
+    outcome = stab.check(
+        "What is the capital of France?",
+        reference="Paris",
+        incorrect=["Lyon"],
+        sampling={"temperature": 0.7, "samples": 3},
+        max_si=1.0,
+        min_fc=0.0,
+        pass_k=2,
+        min_pass_k=0.5,
+    )
+    assert outcome.case.failures == ("pass^2 0.333 < min_pass_k 0.500",)
+"""
+
+
+def test_stab_check_takes_the_repeat_thresholds_directly(
+    pytester: pytest.Pytester, stab_project: Writer
+) -> None:
+    stab_project({}, ANSWERS)
+    pytester.makepyfile(test_inline=INLINE)
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
