@@ -47,12 +47,12 @@ def fmt(value: float | None) -> str:
 
 def wilson(hits: int, total: int) -> str:
     """A proportion with its 95% Wilson interval: `0.800 [0.66, 0.89]`."""
-    if not total:
-        return "-"
-    from scipy.stats import binomtest
+    from stabtest.core.metrics import wilson_interval  # scipy's binomtest interval, tested
 
-    interval = binomtest(hits, total).proportion_ci(0.95, method="wilson")
-    return f"{hits / total:.3f} [{interval.low:.2f}, {interval.high:.2f}]"
+    interval = wilson_interval(hits, total)
+    if interval is None:
+        return "-"
+    return f"{hits / total:.3f} [{interval[0]:.2f}, {interval[1]:.2f}]"
 
 
 def per_class_row(name: str, group: str, p: Any) -> list[Any]:

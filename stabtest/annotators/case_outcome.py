@@ -24,6 +24,7 @@ from stabtest.core.conversation import (
 from stabtest.core.embedding import Vectors
 from stabtest.core.gate import gate_case
 from stabtest.core.ids import case_uid, variant_uid
+from stabtest.core.metrics import repeat_figures
 from stabtest.core.results import (
     AnswerResult,
     CaseMetrics,
@@ -51,6 +52,9 @@ class Judging:
     max_si: float
     min_fc: float
     gold: GoldOf | None = None
+    min_pass_rate: float | None = None
+    pass_k: int | None = None
+    min_pass_k: float | None = None
 
 
 @dataclass(frozen=True)
@@ -186,7 +190,15 @@ def outcome(
             attack=variant.attack,
             references=tuple(turn.reference for turn in case.turns),
         )
-    gate = gate_case(metrics, case.thresholds, judging.max_si, judging.min_fc)
+    metrics = with_repeats(metrics, case, judging.pass_k, answers, verdicts)
+    gate = gate_case(
+        metrics,
+        case.thresholds,
+        judging.max_si,
+        judging.min_fc,
+        judging.min_pass_rate,
+        judging.min_pass_k,
+    )
     result = CaseResult(
         uid=case_uid(scope, case.id),
         suite=scope,
@@ -196,8 +208,52 @@ def outcome(
         min_fc=gate.min_fc,
         failures=gate.failures,
         escalated=sum(v.outcome == "escalate" for v in verdicts),
+        min_pass_rate=gate.min_pass_rate,
+        min_pass_k=gate.min_pass_k,
     )
     return CaseOutcome(result, results)
+
+
+def with_repeats(
+    metrics: CaseMetrics,
+    case: Case,
+    default_k: int | None,
+    answers: Sequence[Answer],
+    verdicts: Sequence[Verdict],
+) -> CaseMetrics:
+    """`metrics` with the pass rate, pass^k and pass@k over the case's samples. A sample
+    is a (variant, sample) thread: one answer, or a conversation's turns, failing when
+    any of them fails and escalated (left out) when one escalates and none fails, as a
+    variant's outcome is decided. k: the case's `pass_k`, else the session's, else the
+    case's samples."""
+    outcomes: dict[tuple[int, int], set[str]] = {}
+    for answer, verdict in zip(answers, verdicts, strict=True):
+        outcomes.setdefault((answer.variant.index, answer.sample), set()).add(verdict.outcome)
+    per_variant: dict[int, list[int]] = {}
+    for (variant, _), seen in outcomes.items():
+        counts = per_variant.setdefault(variant, [0, 0])
+        if "fail" in seen:
+            counts[1] += 1
+        elif "escalate" not in seen:
+            counts[0] += 1
+            counts[1] += 1
+    samples = case.sampling.samples
+    k = case.thresholds.pass_k or default_k or samples
+    figures = repeat_figures([(c, n) for c, n in per_variant.values()], k)
+    return replace(
+        metrics,
+        samples=samples,
+        passing=figures.passing,
+        judged=figures.judged,
+        pass_rate=figures.pass_rate,
+        pass_rate_ci=figures.pass_rate_ci,
+        k=figures.k,
+        variants_k=figures.variants_k,
+        pass_hat_k=figures.pass_hat_k,
+        pass_hat_k_ci=figures.pass_hat_k_ci,
+        pass_at_k=figures.pass_at_k,
+        pass_at_k_ci=figures.pass_at_k_ci,
+    )
 
 
 def _gold_label(judging: Judging, scope: str, case: Case, answer: Answer) -> GoldLabel | None:

@@ -15,26 +15,52 @@ from stabtest.core.suite import Thresholds
 @dataclass(frozen=True)
 class GateResult:
     """The thresholds that applied (a case's own, else the session default) and every
-    one that was missed, worded for the failure message."""
+    one that was missed, worded for the failure message. A repeat gate is None when it
+    is not set or its figure is undefined."""
 
     max_si: float
     min_fc: float | None
     failures: tuple[str, ...]
+    min_pass_rate: float | None = None
+    min_pass_k: float | None = None
 
     @property
     def passed(self) -> bool:
         return not self.failures
 
 
+def _either(own: float | None, default: float | None) -> float | None:
+    return default if own is None else own
+
+
 def gate_case(
-    metrics: CaseMetrics, thresholds: Thresholds, default_max_si: float, default_min_fc: float
+    metrics: CaseMetrics,
+    thresholds: Thresholds,
+    default_max_si: float,
+    default_min_fc: float,
+    default_min_pass_rate: float | None = None,
+    default_min_pass_k: float | None = None,
 ) -> GateResult:
-    """A case fails when SI > max_si, or FC < min_fc where FC is defined."""
+    """A case fails when SI > max_si, or FC < min_fc where FC is defined; over repeats,
+    when pass rate < min_pass_rate or pass^k < min_pass_k where they are defined and set."""
     max_si = default_max_si if thresholds.max_si is None else thresholds.max_si
     min_fc = default_min_fc if thresholds.min_fc is None else thresholds.min_fc
+    min_rate = _either(thresholds.min_pass_rate, default_min_pass_rate)
+    min_k = _either(thresholds.min_pass_k, default_min_pass_k)
     failures = []
     if metrics.si > max_si:
         failures.append(f"SI {metrics.si:.3f} > max_si {max_si:.3f}")
     if metrics.fc is not None and metrics.fc < min_fc:
         failures.append(f"FC {metrics.fc:.3f} < min_fc {min_fc:.3f}")
-    return GateResult(max_si, min_fc if metrics.fc is not None else None, tuple(failures))
+    rate, hat = metrics.pass_rate, metrics.pass_hat_k
+    if min_rate is not None and rate is not None and rate < min_rate:
+        failures.append(f"pass rate {rate:.3f} < min_pass_rate {min_rate:.3f}")
+    if min_k is not None and hat is not None and hat < min_k:
+        failures.append(f"pass^{metrics.k} {hat:.3f} < min_pass_k {min_k:.3f}")
+    return GateResult(
+        max_si,
+        min_fc if metrics.fc is not None else None,
+        tuple(failures),
+        min_rate if rate is not None else None,
+        min_k if hat is not None else None,
+    )

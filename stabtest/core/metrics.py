@@ -19,12 +19,22 @@ equivalent answers; the judges decide equivalence. With N answers and cluster si
   verdicts: precision(correct) = auto pass and human pass / auto pass, recall(correct) =
   auto pass and human pass / human pass; the same for incorrect with fail; balanced
   accuracy = (recall(correct) + recall(incorrect)) / 2.
+- Repeats (`samples` > 1; see `repeat_figures`): an answer (a conversation's (variant,
+  sample) thread) passes when its verdict is `pass`; escalated ones await a human and are
+  left out. Pass rate = passing / judged answers. Per variant with c of n judged samples
+  passing: pass^k = C(c,k) / C(n,k) (all k of k fresh samples pass; tau-bench, Yao et al.
+  2024) and pass@k = 1 - C(n-c,k) / C(n,k) (at least one passes; Chen et al. 2021), both
+  unbiased, averaged over the variants with n >= k. Each with a 95% Wilson interval:
+  over answers for the pass rate, over variants for pass^k and pass@k.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from math import comb, sqrt
+from statistics import NormalDist
 from typing import Protocol
 
 import numpy as np
@@ -229,3 +239,91 @@ def annotation_precision(pairs: Iterable[tuple[str | None, str | None]]) -> floa
 def mean(values: Iterable[float | None]) -> float | None:
     present = [v for v in values if v is not None]
     return sum(present) / len(present) if present else None
+
+
+Interval = tuple[float, float]
+
+
+def wilson_interval(successes: float, total: int, confidence: float = 0.95) -> Interval | None:
+    """The Wilson score interval of a proportion `successes / total` (None when total is
+    0): the interval scipy's `binomtest(...).proportion_ci(method="wilson")` gives for a
+    whole count, here also for a fractional one (a mean of per-variant estimates times the
+    number of variants), which scipy refuses."""
+    if total <= 0:
+        return None
+    if not -1e-9 <= successes <= total + 1e-9:
+        raise ValueError(f"{successes} successes out of {total}")
+    successes = min(max(successes, 0.0), float(total))  # a mean's last bit
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    p = successes / total
+    centre = p + z * z / (2 * total)
+    spread = z * sqrt(p * (1 - p) / total + z * z / (4 * total * total))
+    scale = 1 + z * z / total
+    low = 0.0 if successes == 0 else max(0.0, (centre - spread) / scale)
+    high = 1.0 if successes == total else min(1.0, (centre + spread) / scale)
+    return low, high
+
+
+def pass_hat_k(passing: int, samples: int, k: int) -> float:
+    """pass^k of one variant: the chance that k samples drawn without replacement from
+    its n judged samples, c of them passing, all pass: C(c,k) / C(n,k), unbiased."""
+    _check_counts(passing, samples, k)
+    return comb(passing, k) / comb(samples, k)
+
+
+def pass_at_k(passing: int, samples: int, k: int) -> float:
+    """pass@k of one variant: the chance that at least one of k such samples passes:
+    1 - C(n-c,k) / C(n,k), unbiased (Chen et al. 2021)."""
+    _check_counts(passing, samples, k)
+    return 1.0 - comb(samples - passing, k) / comb(samples, k)
+
+
+def _check_counts(passing: int, samples: int, k: int) -> None:
+    if not 0 <= passing <= samples or not 1 <= k <= samples:
+        raise ValueError(f"need 0 <= c <= n and 1 <= k <= n: c={passing}, n={samples}, k={k}")
+
+
+@dataclass(frozen=True)
+class RepeatFigures:
+    """A case's figures over repeated samples (see `repeat_figures`)."""
+
+    passing: int
+    judged: int
+    pass_rate: float | None
+    pass_rate_ci: Interval | None
+    k: int
+    variants_k: int
+    """Variants with at least k judged samples: those pass^k and pass@k average over."""
+    pass_hat_k: float | None
+    pass_hat_k_ci: Interval | None
+    pass_at_k: float | None
+    pass_at_k_ci: Interval | None
+
+
+def repeat_figures(per_variant: Sequence[tuple[int, int]], k: int) -> RepeatFigures:
+    """Pass rate, pass^k and pass@k from (passing, judged) sample counts per variant.
+    Pass rate = passing / judged answers, Wilson interval over the answers. pass^k and
+    pass@k are the means of the per-variant estimates over the V variants with judged
+    n >= k; their Wilson interval is taken over those V variants with the mean as the
+    observed share (with n == k everywhere that is exactly the Wilson interval of the
+    count of variants whose k samples all pass, resp. one passes)."""
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    passing = sum(c for c, _ in per_variant)
+    judged = sum(n for _, n in per_variant)
+    counted = [(c, n) for c, n in per_variant if n >= k]
+    hat = mean(pass_hat_k(c, n, k) for c, n in counted)
+    at = mean(pass_at_k(c, n, k) for c, n in counted)
+    v = len(counted)
+    return RepeatFigures(
+        passing=passing,
+        judged=judged,
+        pass_rate=passing / judged if judged else None,
+        pass_rate_ci=wilson_interval(passing, judged),
+        k=k,
+        variants_k=v,
+        pass_hat_k=hat,
+        pass_hat_k_ci=None if hat is None else wilson_interval(hat * v, v),
+        pass_at_k=at,
+        pass_at_k_ci=None if at is None else wilson_interval(at * v, v),
+    )

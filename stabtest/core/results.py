@@ -158,7 +158,14 @@ class CaseMetrics:
     stabtest.core.metrics for the formulas). FC is None when the case has no reference.
     `si_within` / `si_between` split SI into sampling noise (pairs of samples of one
     variant) and prompt sensitivity (pairs across variants); None when there are no such
-    pairs (one sample per variant: no within pairs)."""
+    pairs (one sample per variant: no within pairs).
+
+    Repeats (stabtest.core.metrics.repeat_figures): `samples` per variant; `pass_rate`
+    = `passing` / `judged` answers (escalations left out), `pass_hat_k` (pass^k, every one
+    of `k` samples passes) and `pass_at_k` (pass@k, one of `k` passes) averaged over the
+    `variants_k` variants with at least k judged samples; each `*_ci` a 95% Wilson
+    interval (low, high). None when undefined (nothing judged, fewer than k samples), and
+    in reports written before these figures existed."""
 
     si: float
     fc: float | None
@@ -172,6 +179,17 @@ class CaseMetrics:
     flips: int | None = None
     flip_rate: float | None = None
     correct_to_wrong: int | None = None
+    samples: int = 1
+    passing: int | None = None
+    judged: int | None = None
+    pass_rate: float | None = None
+    pass_rate_ci: tuple[float, float] | None = None
+    k: int | None = None
+    variants_k: int | None = None
+    pass_hat_k: float | None = None
+    pass_hat_k_ci: tuple[float, float] | None = None
+    pass_at_k: float | None = None
+    pass_at_k_ci: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -186,6 +204,9 @@ class CaseResult:
     min_fc: float | None
     failures: tuple[str, ...] = ()
     escalated: int = 0
+    min_pass_rate: float | None = None
+    min_pass_k: float | None = None
+    """The repeat gates that applied (None: none set, or the figure is undefined)."""
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -383,6 +404,8 @@ class RunSummary:
     rdr: float | None = None
     si_within: float | None = None
     si_between: float | None = None
+    pass_rate: float | None = None
+    """Mean of the cases' pass rates over their samples (stabtest.core.metrics)."""
     ap: float | None = None
     ap_per_judge: dict[str, float | None] = field(default_factory=dict)
     human_labelled: int = 0

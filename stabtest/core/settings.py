@@ -43,6 +43,19 @@ def _probability(value: Any) -> float:
     return number
 
 
+def _optional_probability(value: Any) -> float | None:
+    """A number between 0 and 1, or nothing (`""`, `none`): the gate is off."""
+    if value is None or str(value).strip().lower() in {"", "none"}:
+        return None
+    return _probability(value)
+
+
+def _optional_positive_int(value: Any) -> int | None:
+    if value is None or str(value).strip().lower() in {"", "none"}:
+        return None
+    return _positive_int(value)
+
+
 def _positive_int(value: Any) -> int:
     number = int(value)
     if number < 1:
@@ -271,6 +284,27 @@ class Settings:
     )
     min_fc: float = setting(
         0.5, _probability, "default minimum Factual Correctness per case", metavar="X"
+    )
+    min_pass_rate: float | None = setting(
+        None,
+        _optional_probability,
+        "default minimum pass rate per case: passed / judged answers over every sample "
+        "of every variant (default: not gated)",
+        metavar="X",
+    )
+    pass_k: int | None = setting(
+        None,
+        _optional_positive_int,
+        "k of pass^k and pass@k (default: each case's samples); a case with fewer "
+        "samples has no pass^k",
+        metavar="K",
+    )
+    min_pass_k: float | None = setting(
+        None,
+        _optional_probability,
+        "default minimum pass^k per case: the share of variants whose k samples all "
+        "pass (default: not gated)",
+        metavar="X",
     )
     semantic_threshold: float = setting(
         0.8, _probability, "cosine at which two answers count as equivalent", metavar="X"

@@ -137,11 +137,16 @@ class Adversarial(_Frozen):
 
 
 class Thresholds(_Frozen):
-    """Case gates: Stability Index at most `max_si`, Factual Correctness at least `min_fc`.
+    """Case gates: Stability Index at most `max_si`, Factual Correctness at least `min_fc`;
+    over repeated samples, pass rate at least `min_pass_rate` and pass^k at least
+    `min_pass_k`, `pass_k` being k (default: the case's `samples`; at most that).
     `None` means "use the suite / session default"."""
 
     max_si: Probability | None = None
     min_fc: Probability | None = None
+    min_pass_rate: Probability | None = None
+    pass_k: Annotated[int, Field(ge=1, le=100)] | None = None
+    min_pass_k: Probability | None = None
 
 
 class CaseDefaults(_Frozen):
@@ -253,6 +258,12 @@ class Case(_Frozen):
         needs_reference = {"reference", "numeric"} & set(self.checks)
         if needs_reference and self.reference is None and not self.turns:
             raise ValueError(f"checks {sorted(needs_reference)} need a 'reference'")
+        k, samples = self.thresholds.pass_k, self.sampling.samples
+        if k is not None and k > samples:
+            raise ValueError(
+                f"thresholds.pass_k: pass^{k} needs at least {k} samples per variant; "
+                f"this case asks {samples} (set sampling.samples to {k} or more)"
+            )
         return self
 
     def _resolved_turns(self) -> tuple[Turn, ...]:

@@ -20,7 +20,7 @@ from stabtest.pytest_plugin.items import record, record_cost
 from stabtest.reporting.failure import render_case, render_variant
 from stabtest.session import Session
 
-THRESHOLD_KEYS = ("max_si", "min_fc")
+THRESHOLD_KEYS = ("max_si", "min_fc", "min_pass_rate", "pass_k", "min_pass_k")
 
 
 class StabilityError(AssertionError):
@@ -37,7 +37,8 @@ class StabChecker:
         self, prompt: str | None = None, *, id: str | None = None, **fields: Any
     ) -> CaseOutcome:
         """Run one case built from the same keys a YAML case takes (a conversation:
-        `turns=[...]` and no prompt); `max_si` and `min_fc` may be given directly. Results
+        `turns=[...]` and no prompt); `max_si`, `min_fc` and the repeat thresholds
+        (`min_pass_rate`, `pass_k`, `min_pass_k`) may be given directly. Results
         join the run's report."""
         from stabtest.variants.perturb import OPERATORS
 

@@ -83,6 +83,7 @@ def _figures(
     built = {
         "suites": figures.suite_metrics(report),
         "cases": figures.case_metrics(report),
+        "repeats": figures.repeat_rates(report),
         "adversarial": figures.adversarial_pdr(report),
         "trend": figures.trend(history),
         "baseline": figures.baseline_deltas(report.baseline) if report.baseline else None,

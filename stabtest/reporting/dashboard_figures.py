@@ -153,6 +153,59 @@ def case_metrics(report: RunReport) -> str | None:
     return _plain(bars, layout)
 
 
+REPEAT_FIGURES = (
+    ("pass_rate", "pass rate", "#2ca02c"),
+    ("pass_hat_k", "pass^k (all k pass)", "#ff7f0e"),
+    ("pass_at_k", "pass@k (one of k passes)", "#1f77b4"),
+)
+
+
+def _error_bars(values: list[float | None], cis: list[Any]) -> dict[str, Any]:
+    """Asymmetric error bars from (low, high) intervals; 0 where there is none."""
+    pairs = list(zip(values, cis, strict=True))
+    up = [0.0 if v is None or c is None else max(c[1] - v, 0.0) for v, c in pairs]
+    down = [0.0 if v is None or c is None else max(v - c[0], 0.0) for v, c in pairs]
+    return {"type": "data", "symmetric": False, "array": up, "arrayminus": down}
+
+
+def repeat_rates(report: RunReport) -> str | None:
+    """Pass rate, pass^k and pass@k of every case that samples each variant more than
+    once, with their 95% Wilson intervals as error bars; None when no case does."""
+    cases = [c for c in report.cases if c.metrics.samples > 1]
+    if not cases:
+        return None
+    ids = [c.case_id for c in cases]
+    unique = len(set(ids)) == len(ids)
+    names = [label(c.case_id if unique else c.uid) for c in cases]
+    hover = [
+        f"{label(c.uid)}<br>{c.metrics.samples} samples per variant, k = {c.metrics.k}"
+        for c in cases
+    ]
+    bars = []
+    for key, title, color in REPEAT_FIGURES:
+        values = [_finite(getattr(c.metrics, key)) for c in cases]
+        cis = [getattr(c.metrics, f"{key}_ci") for c in cases]
+        bars.append(
+            {
+                "type": "bar",
+                "name": title,
+                "x": names,
+                "y": values,
+                "error_y": _error_bars(values, cis),
+                "marker": {"color": color},
+                "customdata": hover,
+                "hovertemplate": title + " %{y:.3f}<br>%{customdata}<extra></extra>",
+            }
+        )
+    layout = _layout(
+        f"Repeats: pass rate, pass^k, pass@k per case ({len(cases)})",
+        barmode="group",
+        xaxis=_window(len(cases)),
+        yaxis={"range": [0, 1.05]},
+    )
+    return _plain(bars, layout)
+
+
 def adversarial_pdr(report: RunReport) -> str | None:
     """Performance Drop Rate per attack family: one bar per family for each suite that has
     adversarial variants; the hover gives FC on the original and on the attacked prompts.

@@ -17,6 +17,7 @@ from stabtest.core.results import CaseResult, VariantResult
 from stabtest.reporting.agreement_text import agreement_line
 from stabtest.reporting.dashboard_figures import REMEDIATION_MEASURES, as_mapping
 from stabtest.reporting.remediation_view import SCHEMA_VERSION
+from stabtest.reporting.repeats_text import repeat_line
 
 
 def fmt(value: object, digits: int = 3) -> str:
@@ -63,6 +64,15 @@ class CaseView:
         return "escalate" if self.count("escalate") or self.result.escalated else "pass"
 
     @property
+    def repeats(self) -> str | None:
+        """Pass rate, pass^k and pass@k with their intervals, for a case that samples
+        each variant more than once (stabtest.reporting.repeats_text)."""
+        if self.result is None:
+            return None
+        line = repeat_line(self.result.metrics)
+        return None if line is None else f"{line}; {self.result.metrics.samples} samples each"
+
+    @property
     def attention(self) -> bool:
         """Worth a look: the case failed, was not judged, or one of its variants failed
         or escalated (a case can pass its gate with a failing variant)."""
@@ -98,6 +108,11 @@ def run_facts(report: RunReport) -> list[tuple[str, str]]:
         ("SI (lower is better)", fmt(s.si)),
         ("FC", fmt(s.fc)),
         ("RDR", fmt(s.rdr)),
+        *(
+            [("pass rate", fmt(s.pass_rate) + " (mean over cases, over every sample)")]
+            if any(c.metrics.samples > 1 for c in report.cases)
+            else []
+        ),
         ("AP", fmt(s.ap) + (f" ({s.human_labelled} human labels)" if s.human_labelled else "")),
         *([("per class", agreement_line(s.agreement))] if s.human_labelled else []),
         *([("AP per judge", per_judge)] if per_judge else []),

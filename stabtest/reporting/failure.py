@@ -15,6 +15,7 @@ from tabulate import tabulate
 
 from stabtest.core.results import AnswerResult, CaseResult, VariantResult
 from stabtest.core.text import for_terminal, terminal_safe
+from stabtest.reporting.repeats_text import repeat_line
 
 WIDTH = 60
 
@@ -113,6 +114,9 @@ def render_case(result: CaseResult, variants: Sequence[VariantResult]) -> str:
         f"SI {m.si:.3f} (max {result.max_si}), FC {fc} (min {result.min_fc}), "
         f"RDR {m.rdr:.3f}: {m.clusters} distinct answers among {m.answers}",
     ]
+    repeats = repeat_line(m)
+    if repeats is not None:
+        lines.append(f"{repeats} ({m.samples} samples per variant)")
     rows = [
         [
             v.variant_id,

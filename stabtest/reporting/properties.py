@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from stabtest.core.results import AnswerResult, CaseResult, VariantResult
 from stabtest.core.text import shorten_middle, terminal_safe
+from stabtest.reporting.repeats_text import repeated
 
 PREFIX = "stab_"
 SHOWN = 200
@@ -60,8 +61,9 @@ def variant_properties(result: VariantResult) -> Properties:
 
 def case_properties(result: CaseResult) -> Properties:
     """`stab_si`, `stab_fc`, `stab_rdr` (3 decimals; FC `-` without a reference),
-    `stab_passed` (true/false), the thresholds, answers, clusters and escalations, and
-    `stab_failures` when the case failed."""
+    `stab_passed` (true/false), the thresholds, answers, clusters and escalations, the
+    repeat figures when the case samples each variant more than once
+    (`repeat_properties`), and `stab_failures` when the case failed."""
     m = result.metrics
     found: Properties = [
         ("si", _number(m.si)),
@@ -74,6 +76,34 @@ def case_properties(result: CaseResult) -> Properties:
         ("clusters", str(m.clusters)),
         ("escalated", str(result.escalated)),
     ]
+    if repeated(m):
+        found += repeat_properties(result)
     if result.failures:
         found.append(("failures", one_line("; ".join(result.failures))))
     return [(PREFIX + name, value) for name, value in found]
+
+
+def _interval(ci: tuple[float, float] | None) -> str:
+    return UNDEFINED if ci is None else f"{ci[0]:.3f}-{ci[1]:.3f}"
+
+
+def repeat_properties(result: CaseResult) -> Properties:
+    """With several samples per variant: `samples`, `pass_rate` (and `pass_rate_ci`,
+    the 95% Wilson interval `low-high`), `k`, `pass_hat_k` (pass^k), `pass_at_k`
+    (pass@k) with theirs, and the repeat thresholds that applied."""
+    m = result.metrics
+    found: Properties = [
+        ("samples", str(m.samples)),
+        ("pass_rate", _number(m.pass_rate)),
+        ("pass_rate_ci", _interval(m.pass_rate_ci)),
+        ("k", UNDEFINED if m.k is None else str(m.k)),
+        ("pass_hat_k", _number(m.pass_hat_k)),
+        ("pass_hat_k_ci", _interval(m.pass_hat_k_ci)),
+        ("pass_at_k", _number(m.pass_at_k)),
+        ("pass_at_k_ci", _interval(m.pass_at_k_ci)),
+    ]
+    if result.min_pass_rate is not None:
+        found.append(("min_pass_rate", _number(result.min_pass_rate)))
+    if result.min_pass_k is not None:
+        found.append(("min_pass_k", _number(result.min_pass_k)))
+    return found

@@ -1,6 +1,6 @@
 """Aggregate case and variant results into suite and run summaries.
 
-Suite and run SI, FC and RDR are macro averages over cases (every case counts the same,
+Suite and run SI, FC, RDR and pass rate are macro averages over cases (every case counts the same,
 however many variants it has); AP is computed over every answer a human has labelled;
 PDR per adversarial family as stabtest.core.pdr defines it.
 """
@@ -54,6 +54,7 @@ def summarize(cases: Sequence[CaseResult], variants: Sequence[VariantResult]) ->
         rdr=mean(c.metrics.rdr for c in cases),
         si_within=mean(c.metrics.si_within for c in cases),
         si_between=mean(c.metrics.si_between for c in cases),
+        pass_rate=mean(c.metrics.pass_rate for c in cases),
         ap=ensemble.ap,
         ap_per_judge={judge: figures.ap for judge, figures in per_judge.items()},
         human_labelled=len(human_pairs(judged)),

@@ -9,9 +9,10 @@ from __future__ import annotations
 from tabulate import tabulate
 
 from stabtest.core.report import RunReport
-from stabtest.core.results import RunSummary
+from stabtest.core.results import CaseMetrics, RunSummary
 from stabtest.core.text import for_terminal, terminal_safe
 from stabtest.reporting.agreement_text import agreement_line
+from stabtest.reporting.repeats_text import figure, repeated
 
 
 def _cell(text: object) -> str:
@@ -102,6 +103,18 @@ def _adversarial_tables(report: RunReport) -> list[str]:
     return out
 
 
+def _repeat_cells(m: CaseMetrics) -> list[str]:
+    """Pass rate with its Wilson interval, then pass^k (k named in the cell) and pass@k."""
+    if m.pass_rate is None:
+        return ["-", "-", "-"]
+    k = f" (k={m.k})" if m.pass_hat_k is not None else ""
+    return [
+        figure(m.pass_rate, m.pass_rate_ci),
+        figure(m.pass_hat_k, m.pass_hat_k_ci) + k,
+        figure(m.pass_at_k, m.pass_at_k_ci),
+    ]
+
+
 def render_summary(report: RunReport) -> str:
     by_case = report.variants_by_case()
     split = any(case.metrics.si_within is not None for case in report.cases)
@@ -125,6 +138,10 @@ def render_summary(report: RunReport) -> str:
     headers = ["suite", "case", "variants ok", "escalated", "SI"]
     headers += ["SI within", "SI between"] if split else []
     headers += ["FC", "RDR", "case"]
+    if any(repeated(case.metrics) for case in report.cases):  # only when cases sample
+        headers[-1:-1] = ["pass rate", "pass^k", "pass@k"]
+        for row, case in zip(rows, report.cases, strict=True):
+            row[-1:-1] = _repeat_cells(case.metrics)
     challenged = any(case.metrics.flips is not None for case in report.cases)
     if challenged:  # FlipFlop columns only when some case was challenged
         headers[-1:-1] = ["flips", "c->w"]
@@ -143,6 +160,8 @@ def render_summary(report: RunReport) -> str:
         f"SI {_fmt(s.si)}{si_parts} (lower is better), FC {_fmt(s.fc)}, RDR {_fmt(s.rdr)}, "
         f"AP {_fmt(s.ap)}"
     )
+    if any(repeated(case.metrics) for case in report.cases):
+        totals += f", pass rate {_fmt(s.pass_rate)} (mean over cases)"
     lines = [table, totals, *_challenge_line(s), *_escalation_line(report), *_ap_lines(s)]
     lines += _adversarial_tables(report)
     g = report.generation
