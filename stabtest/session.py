@@ -363,6 +363,9 @@ class Session:
             self.settings.max_si,
             self.settings.min_fc,
             gold.lookup if gold is not None else None,
+            min_pass_rate=self.settings.min_pass_rate,
+            pass_k=self.settings.pass_k,
+            min_pass_k=self.settings.min_pass_k,
         )
 
     def _judge(self, reg: Registered) -> CaseOutcome:

@@ -103,6 +103,7 @@ def _compare(args: argparse.Namespace, rest: list[str]) -> int:
         strict=args.strict or settings.baseline_strict,
         seed=settings.seed,
         resamples=settings.baseline_resamples,
+        fdr=settings.baseline_fdr,
     )
     print(render_comparison(comparison, limit=args.limit))
     return 0 if comparison.passed else REGRESSION_EXIT
@@ -116,6 +117,10 @@ def _tolerance(given: float | None, default: float) -> float:
     return given
 
 
+MIN_TREND_RUNS = 3
+"""Below this a history has no trend to show (a slope of two points has no interval)."""
+
+
 def _history(args: argparse.Namespace, rest: list[str]) -> int:
     import json
 
@@ -127,13 +132,14 @@ def _history(args: argparse.Namespace, rest: list[str]) -> int:
         raise StabtestError("the history is off (history_path = off)")
     if args.limit is not None and args.limit < 1:
         raise StabtestError(f"--limit {args.limit}: expected a positive number")
+    if args.trend < 0:
+        raise StabtestError(f"--trend {args.trend}: expected 0 (off) or a number of runs")
 
     def skipped(message: str) -> None:
         print(f"stabtest: warning: {message}", file=sys.stderr)
 
-    records = read_history(path, on_skip=skipped)
-    if args.limit is not None:
-        records = records[-args.limit :]
+    every = read_history(path, on_skip=skipped)
+    records = every[-args.limit :] if args.limit is not None else every
     if args.json:
         print(json.dumps([r.model_dump(mode="json") for r in records], indent=1))
         return 0
@@ -144,6 +150,11 @@ def _history(args: argparse.Namespace, rest: list[str]) -> int:
 
     print(render_history(records))
     print(f"{len(records)} run(s) from {path}")
+    if args.trend > 0 and len(every) >= MIN_TREND_RUNS:
+        from stabtest.reporting.history_trend import trend_lines
+
+        for line in trend_lines(every, last=args.trend):
+            print(line)
     return 0
 
 
@@ -194,5 +205,13 @@ def add_commands(commands: Commands) -> None:
     )
     hist.add_argument("--limit", type=int, help="only the last N runs")
     hist.add_argument("--json", action="store_true", help="print the records as JSON")
+    hist.add_argument(
+        "--trend",
+        type=int,
+        default=10,
+        metavar="N",
+        help="flag SI/FC drifting over the last N runs: a least-squares slope with its 95%% "
+        "interval (default: 10; 0: off)",
+    )
     add_setting_flags(hist)
     hist.set_defaults(func=_history)

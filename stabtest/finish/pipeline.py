@@ -204,6 +204,7 @@ def _compare(run: _Run) -> None:
         strict=settings.baseline_strict,
         seed=settings.seed,
         resamples=settings.baseline_resamples,
+        fdr=settings.baseline_fdr,
     )
     run.update(baseline=comparison)
     run.done.regressed = not comparison.passed

@@ -110,11 +110,6 @@ def test_one_sample_per_variant_adds_no_columns(
     assert (m["samples"], m["pass_rate"]) == (1, 1.0)  # still in the JSON
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Session.judging (stabtest/session.py) does not yet hand the repeat settings "
-    "(min_pass_rate, pass_k, min_pass_k) to Judging",
-)
 def test_the_session_default_min_pass_rate_gates_cases_without_their_own(
     pytester: pytest.Pytester, stab_project: Writer
 ) -> None:

@@ -3,6 +3,8 @@ on the bad side of 0."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from stabtest.reporting.history import Figures, HistoryRecord
@@ -52,3 +54,23 @@ def test_only_the_last_runs_count_and_too_few_say_so() -> None:
     assert lines[0].endswith("DRIFTING (rising)") and lines[1].endswith("steady")
     with pytest.raises(ValueError, match="last must be positive"):
         trends(history, last=0)
+
+
+def test_the_history_command_flags_a_drifting_si(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from stabtest.cli import main
+    from stabtest.reporting.history import append_history
+
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / ".stabtest" / "history.jsonl"
+    for i, si in enumerate([0.10, 0.12, 0.15, 0.16, 0.19, 0.21]):
+        append_history(path, record(i, si, 0.9))
+    assert main(["history", "--trend", "5"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-2].startswith("trend SI over the last 5 runs: +") and "DRIFTING (rising)" in out[-2]
+    assert out[-1].startswith("trend FC over the last 5 runs:") and "DRIFTING" not in out[-1]
+    assert main(["history", "--trend", "0"]) == 0
+    assert not any(line.startswith("trend") for line in capsys.readouterr().out.splitlines())
