@@ -67,3 +67,11 @@ def test_judge_noise_rejudges_the_reports_answers_without_generating(
 
     assert main(["judge-noise", "--seed", "3", "--rounds", "2", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == written  # same seed, same result
+
+    # a case since removed from its suite is named, not measured
+    suite = pytester.path / "suites" / "capitals.yaml"
+    suite.write_text(SUITE.split("  - id: italy")[0], encoding="utf-8")
+    assert main(["judge-noise"]) == 0
+    out = capsys.readouterr().out
+    assert "skipped suites/capitals.yaml::italy: not in the suites any more" in out
+    assert "1 case(s)" in out

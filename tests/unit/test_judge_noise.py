@@ -7,7 +7,8 @@ import random
 
 import pytest
 
-from stabtest.annotators.base import Answer, Aspect, CaseEvidence
+from stabtest.adjudication.noise_floor import case_answers
+from stabtest.annotators.base import Answer, Aspect, CaseEvidence, Judge
 from stabtest.annotators.case_outcome import Judging
 from stabtest.annotators.ensemble import Ensemble
 from stabtest.annotators.noise import (
@@ -22,7 +23,7 @@ from stabtest.annotators.noise import (
 )
 from stabtest.annotators.reference import ReferenceJudge
 from stabtest.annotators.semantic import SemanticJudge
-from stabtest.core.results import Vote
+from stabtest.core.results import AnswerResult, VariantResult, Verdict, Vote
 from stabtest.core.suite import Case
 from stabtest.core.variant import Variant
 from stabtest.generation.lexical import LexicalEmbedder
@@ -59,8 +60,8 @@ class CaseSensitive:
         ]
 
 
-def judging(*judges: object) -> Judging:
-    return Judging(Ensemble(list(judges)), LexicalEmbedder().encode, 0.8, 0.5, 0.5)  # type: ignore[arg-type]
+def judging(*judges: Judge) -> Judging:
+    return Judging(Ensemble(list(judges)), LexicalEmbedder().encode, 0.8, 0.5, 0.5)
 
 
 def answers(texts: list[str] = TEXTS) -> list[Answer]:
@@ -162,3 +163,39 @@ def test_wilson_interval() -> None:
     assert wilson_interval(0, 0) is None
     low, high = wilson_interval(0, 10) or (1.0, 0.0)
     assert low == pytest.approx(0.0, abs=1e-12) and high == pytest.approx(0.2775, abs=1e-3)
+
+
+def test_a_conversation_is_measured_turn_by_turn_with_each_threads_history() -> None:
+    case = Case(
+        id="talk",
+        turns=(
+            {"prompt": "What is the capital of France?", "reference": "Paris"},
+            {"prompt": "Remind me, what is the capital?", "recall": 1},
+        ),
+    )
+    messages = ("What is the capital of France?", "Remind me, what is the capital?")
+    rows = tuple(
+        AnswerResult(sample, f"turn {turn} sample {sample}", 0, Verdict("pass", 1.0), None, turn)
+        for turn in (0, 1)
+        for sample in (0, 1)
+    )
+    result = VariantResult(
+        uid="s.yaml::talk::v0",
+        suite="s.yaml",
+        case_id="talk",
+        variant_id="v0",
+        family="original",
+        prompt=messages[0],
+        operators=(),
+        reference="Paris",
+        answers=rows,
+        turns=messages,
+    )
+    (view0, first), (view1, second) = case_answers(case, [result])
+    assert view0.reference == "Paris" and view1.reference == "Paris" and not view1.turns
+    assert [a.text for a in first] == ["turn 0 sample 0", "turn 0 sample 1"]
+    assert [a.history for a in first] == [(), ()]
+    assert second[1].variant.text == messages[1]
+    assert second[1].history == ((messages[0], "turn 0 sample 1"),)
+    noise = measure_case(judging(ReferenceJudge()), view1, second, seed=0, key="talk#1")
+    assert noise.kinds["casing"].verdicts == 2 and "reference_order" not in noise.kinds
