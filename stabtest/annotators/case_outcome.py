@@ -79,18 +79,23 @@ def judge_single(
 
 def judge_answers(judging: Judging, scope: str, case: Case, answers: list[Answer]) -> CaseJudgement:
     """The judges on `answers` of `case` (one turn's view, for a conversation)."""
+    labels = [_gold_label(judging, scope, case, a) for a in answers]
+    return judge_case(case_evidence(judging, case, answers), judging.ensemble, labels)
+
+
+def case_evidence(judging: Judging, case: Case, answers: Sequence[Answer]) -> CaseEvidence:
+    """What the judges see of `answers` of `case`: their embeddings and the embeddings of
+    the case's reference texts, in one `encode` call."""
     texts = [a.text for a in answers]
     refs = reference_texts(case)
     vectors = judging.encode(texts + refs)
-    evidence = CaseEvidence(
+    return CaseEvidence(
         case,
         answers,
         vectors[: len(texts)],
         {text: vectors[len(texts) + i] for i, text in enumerate(refs)},
         judging.semantic_threshold,
     )
-    labels = [_gold_label(judging, scope, case, a) for a in answers]
-    return judge_case(evidence, judging.ensemble, labels)
 
 
 def judge_conversation(

@@ -11,7 +11,16 @@ import sqlite3
 import sys
 from collections.abc import Sequence
 
-from stabtest.cli import explore, gating, importing, label_studio, remediation, report, run
+from stabtest.cli import (
+    explore,
+    gating,
+    importing,
+    judge_noise,
+    label_studio,
+    remediation,
+    report,
+    run,
+)
 from stabtest.core.errors import StabtestError
 
 __all__ = ["build_parser", "main"]
@@ -20,7 +29,16 @@ __all__ = ["build_parser", "main"]
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stabtest", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    for module in (run, importing, report, label_studio, remediation, gating, explore):
+    for module in (
+        run,
+        importing,
+        report,
+        label_studio,
+        remediation,
+        gating,
+        judge_noise,
+        explore,
+    ):
         module.add_commands(commands)
     return parser
 

@@ -8,6 +8,7 @@ aliases, an alias bomb, merge keys), the one error that comes out is that `Suite
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Collection, Mapping
 from pathlib import Path
@@ -17,6 +18,7 @@ import yaml
 from pydantic import ValidationError
 
 from stabtest.core.errors import SuiteError
+from stabtest.core.ids import case_uid
 from stabtest.core.suite import Case, CaseDefaults, Suite
 
 SUITE_KEYS = {"suite", "description", "defaults", "cases"}
@@ -431,6 +433,26 @@ def load_suite(
             shown, f"not UTF-8: byte 0x{data[error.start]:02x} cannot be decoded", line=line
         ) from None
     return parse_suite(text, shown, operators)
+
+
+def find_cases(
+    root: Path,
+    patterns: Collection[str],
+    wanted: Collection[str],
+    operators: Collection[str] | None = None,
+) -> list[tuple[str, Case]]:
+    """(scope, case) of the suite files under `root` that match one of `patterns` (glob, as
+    the `suites` setting names them) and whose case uids are in `wanted`: the cases of a
+    finished run's report, read again from their suites."""
+    found = []
+    for path in sorted(root.rglob("*.y*ml")):
+        scope = path.relative_to(root).as_posix()
+        if not any(fnmatch.fnmatch(scope, pattern) for pattern in patterns):
+            continue
+        for case in load_suite(path, scope, operators).cases:
+            if case_uid(scope, case.id) in wanted:
+                found.append((scope, case))
+    return found
 
 
 def dump_suite(

@@ -9,7 +9,6 @@ partition.py); greedy answers of the base model to them are already in the cache
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,19 +26,10 @@ Scoped = tuple[str, Case]
 
 def load_cases(settings: Settings, wanted: set[str]) -> list[Scoped]:
     """(scope, case) of the suite files whose cases are in `wanted` (case uids)."""
-    from stabtest.core.loader import load_suite
+    from stabtest.core.loader import find_cases
     from stabtest.variants.perturb import OPERATORS
 
-    root = Path(settings.rootdir)
-    found = []
-    for path in sorted(root.rglob("*.y*ml")):
-        scope = path.relative_to(root).as_posix()
-        if not any(fnmatch.fnmatch(scope, p) for p in settings.suites.split()):
-            continue
-        for case in load_suite(path, scope, OPERATORS).cases:
-            if case_uid(scope, case.id) in wanted:
-                found.append((scope, case))
-    return found
+    return find_cases(Path(settings.rootdir), settings.suites.split(), wanted, OPERATORS)
 
 
 def held_out_case(case: Case, held_ops: Sequence[str], count: int) -> Case:

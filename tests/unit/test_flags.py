@@ -106,6 +106,7 @@ COMMANDS = [
     ("history",),
     ("explore",),
     ("report",),
+    ("judge-noise",),
 ]
 
 
