@@ -29,7 +29,8 @@ class GateResult:
 def gate_case(
     metrics: CaseMetrics, thresholds: Thresholds, default_max_si: float, default_min_fc: float
 ) -> GateResult:
-    """A case fails when SI > max_si, or FC < min_fc where FC is defined."""
+    """A case fails when SI > max_si, or FC < min_fc where FC is defined, or (when the
+    case sets it) its failure-to-update rate > max_update_failure."""
     max_si = default_max_si if thresholds.max_si is None else thresholds.max_si
     min_fc = default_min_fc if thresholds.min_fc is None else thresholds.min_fc
     failures = []
@@ -37,4 +38,10 @@ def gate_case(
         failures.append(f"SI {metrics.si:.3f} > max_si {max_si:.3f}")
     if metrics.fc is not None and metrics.fc < min_fc:
         failures.append(f"FC {metrics.fc:.3f} < min_fc {min_fc:.3f}")
+    if (
+        (cap := thresholds.max_update_failure) is not None
+        and (rate := metrics.update_failure_rate) is not None
+        and rate > cap
+    ):
+        failures.append(f"failed to update {rate:.3f} > max_update_failure {cap:.3f}")
     return GateResult(max_si, min_fc if metrics.fc is not None else None, tuple(failures))
