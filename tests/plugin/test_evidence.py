@@ -4,6 +4,8 @@ figures in the JSON report, the terminal columns and line, and the update gate."
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from stabtest.core.loader import parse_suite
@@ -87,3 +89,37 @@ def test_without_evidence_probes_the_terminal_has_no_evidence_columns(
     report = read_report(pytester.path / "reports" / "stabtest.json")
     assert report.cases[0].metrics.evidence_threads is None
     assert report.summary.first_wrong is None
+
+
+def test_a_report_without_the_evidence_fields_still_reads(
+    pytester: pytest.Pytester, stab_project: Writer
+) -> None:
+    stab_project({"capitals.yaml": CAPITALS}, CONSISTENT)
+    pytester.runpytest("-p", "no:cacheprovider")
+    path = pytester.path / "reports" / "stabtest.json"
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    new = ("evidence_threads", "first_wrong", "updated", "failed_to_update")
+    new += ("update_failure_rate", "evidence_right_to_wrong")
+    for case in raw["cases"]:
+        for name in new:
+            del case["metrics"][name]  # as a report written before evidence probes
+    path.write_text(json.dumps(raw), encoding="utf-8")
+    assert read_report(path).cases[0].metrics.first_wrong is None
+
+
+def test_the_inline_check_takes_evidence(pytester: pytest.Pytester, stab_project: Writer) -> None:
+    stab_project({}, answers())
+    pytester.makepyfile(
+        test_inline="""
+def test_inline(stab):
+    outcome = stab.check(
+        prompt="What is the capital of Brazil?",
+        reference="Brasilia",
+        incorrect=["Rio de Janeiro"],
+        evidence={"source": "an atlas"},
+    )
+    m = outcome.case.metrics
+    assert (m.turns, m.first_wrong, m.failed_to_update) == (2, 1, 1)
+"""
+    )
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
