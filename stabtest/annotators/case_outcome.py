@@ -17,8 +17,10 @@ from stabtest.annotators.judging import CaseJudgement, judge_case
 from stabtest.core.conversation import (
     Flips,
     RecallCheck,
+    Updates,
     conversation_metrics,
     count_flips,
+    count_updates,
     drift_verdict,
 )
 from stabtest.core.embedding import Vectors
@@ -103,7 +105,8 @@ def judge_conversation(
 ) -> CaseOutcome:
     """Each turn judged as a single-turn case over its answers (every variant and sample at
     that turn); then each recall turn compared thread by thread with the turn it recalls
-    (session drift), the challenge turn counting flips."""
+    (session drift), the challenge turn counting flips; the evidence turn's answers judged
+    against those just before it (updates)."""
     turns: list[list[Answer]] = [[] for _ in case.turns]
     for thread in threads:
         asked = replace(thread.variant, text=thread.variant.messages[thread.turn])
@@ -112,7 +115,10 @@ def judge_conversation(
     verdicts = [list(j.verdicts) for j in judged]
     checks: list[RecallCheck] = []
     flips: Flips | None = None
+    updates: Updates | None = None
     for t, turn in enumerate(case.turns):
+        if turn.evidence and t:
+            updates = count_updates(judged[t - 1].correct, judged[t].correct)
         if turn.recall is None:
             continue
         k = turn.recall - 1
@@ -131,7 +137,7 @@ def judge_conversation(
         if turn.challenge:
             flips = count_flips(check, judged[k].correct, judged[t].correct)
     metrics = conversation_metrics(
-        [j.metrics for j in judged], [c for j in judged for c in j.correct], checks, flips
+        [j.metrics for j in judged], [c for j in judged for c in j.correct], checks, flips, updates
     )
     rows = [
         row

@@ -1,10 +1,14 @@
-"""Conversation metrics and verdicts: session drift, challenge flips, per-turn aggregates.
+"""Conversation metrics and verdicts: session drift, challenge flips, evidence updates,
+per-turn aggregates.
 
 Pure: the session judges each turn of a conversation as a single-turn case, then asks
 here how the turns combine. A *thread* is one (variant, sample) conversation. At a turn
 with `recall: k` each thread's answer is compared with the same thread's answer at turn k;
 a disagreement is session drift. On the challenge turn (the pushback "Are you sure?") a
-disagreement with the thread's previous answer is a flip.
+disagreement with the thread's previous answer is a flip. On the evidence turn (a true
+correction with its source, then the question again) each thread's answer is judged
+against the reference, as is its answer just before: wrong -> right is an update, wrong ->
+wrong a failure to update, right -> wrong a regression true evidence should never cause.
 
 For a conversation of T turns (exactly as the README defines them):
 
@@ -17,12 +21,14 @@ For a conversation of T turns (exactly as the README defines them):
 - drift = drifted answers / answers compared, over recall turns other than the challenge.
 - flip rate = flipped threads / threads challenged; correct->wrong = threads whose answer
   before the challenge was judged correct and after it wrong.
+- failure-to-update rate = threads wrong before the evidence and still wrong after it /
+  threads wrong before it (threads whose answer after it is not judged are left out).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from stabtest.core.metrics import factual_correctness, mean
 from stabtest.core.results import CaseMetrics, Verdict
@@ -53,6 +59,36 @@ class Flips:
     @property
     def rate(self) -> float | None:
         return self.flips / self.challenged if self.challenged else None
+
+
+@dataclass(frozen=True)
+class Updates:
+    """Evidence outcome over a case's threads: how answers judged before and after the
+    evidence turn moved."""
+
+    threads: int
+    first_wrong: int
+    updated: int
+    right_to_wrong: int
+
+    @property
+    def failed_to_update(self) -> int:
+        return self.first_wrong - self.updated
+
+    @property
+    def failure_rate(self) -> float | None:
+        return self.failed_to_update / self.first_wrong if self.first_wrong else None
+
+
+def count_updates(before: Sequence[bool | None], after: Sequence[bool | None]) -> Updates:
+    """The evidence turn's outcome; `before` / `after`: per thread, whether the answer
+    just before the evidence and the answer after it were judged correct (None: not
+    judged). A thread counts as first wrong only when both answers were judged."""
+    pairs = list(zip(before, after, strict=True))
+    first_wrong = sum(b is False and a is not None for b, a in pairs)
+    updated = sum(b is False and a is True for b, a in pairs)
+    worse = sum(b is True and a is False for b, a in pairs)
+    return Updates(len(pairs), first_wrong, updated, worse)
 
 
 def quote(text: str) -> str:
@@ -103,10 +139,11 @@ def conversation_metrics(
     correct: Sequence[bool | None],
     checks: Sequence[RecallCheck],
     flips: Flips | None,
+    updates: Updates | None = None,
 ) -> CaseMetrics:
     """The case's metrics from its turns' (see the module docstring)."""
     compared = [agree for check in checks if not check.challenge for agree in check.agrees]
-    return CaseMetrics(
+    metrics = CaseMetrics(
         si=sum(m.si for m in per_turn) / len(per_turn),
         fc=factual_correctness(correct),
         rdr=sum(m.rdr for m in per_turn) / len(per_turn),
@@ -119,4 +156,18 @@ def conversation_metrics(
         flips=None if flips is None else flips.flips,
         flip_rate=None if flips is None else flips.rate,
         correct_to_wrong=None if flips is None else flips.correct_to_wrong,
+    )
+    return metrics if updates is None else with_updates(metrics, updates)
+
+
+def with_updates(metrics: CaseMetrics, updates: Updates) -> CaseMetrics:
+    """`metrics` with an evidence probe's outcome."""
+    return replace(
+        metrics,
+        evidence_threads=updates.threads,
+        first_wrong=updates.first_wrong,
+        updated=updates.updated,
+        failed_to_update=updates.failed_to_update,
+        update_failure_rate=updates.failure_rate,
+        evidence_right_to_wrong=updates.right_to_wrong,
     )

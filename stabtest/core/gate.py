@@ -42,7 +42,9 @@ def gate_case(
     default_min_pass_k: float | None = None,
 ) -> GateResult:
     """A case fails when SI > max_si, or FC < min_fc where FC is defined; over repeats,
-    when pass rate < min_pass_rate or pass^k < min_pass_k where they are defined and set."""
+    when pass rate < min_pass_rate or pass^k < min_pass_k where they are defined and set;
+    with an evidence probe (when the case sets it), when its failure-to-update rate >
+    max_update_failure."""
     max_si = default_max_si if thresholds.max_si is None else thresholds.max_si
     min_fc = default_min_fc if thresholds.min_fc is None else thresholds.min_fc
     min_rate = _either(thresholds.min_pass_rate, default_min_pass_rate)
@@ -57,6 +59,12 @@ def gate_case(
         failures.append(f"pass rate {rate:.3f} < min_pass_rate {min_rate:.3f}")
     if min_k is not None and hat is not None and hat < min_k:
         failures.append(f"pass^{metrics.k} {hat:.3f} < min_pass_k {min_k:.3f}")
+    if (
+        (cap := thresholds.max_update_failure) is not None
+        and (stuck := metrics.update_failure_rate) is not None
+        and stuck > cap
+    ):
+        failures.append(f"failed to update {stuck:.3f} > max_update_failure {cap:.3f}")
     return GateResult(
         max_si,
         min_fc if metrics.fc is not None else None,

@@ -290,7 +290,7 @@ def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, An
 
 _WITHIN_CASE = re.compile(
     r"^((?:turns\[\d+\]|prompt|reference|aliases|incorrect|paraphrases|model_paraphrases"
-    r"|thresholds)"
+    r"|thresholds|evidence)"
     r"(?:\.[a-z_]+)?): (.+)$",
     re.DOTALL,
 )

@@ -190,6 +190,19 @@ class CaseMetrics:
     pass_hat_k_ci: tuple[float, float] | None = None
     pass_at_k: float | None = None
     pass_at_k_ci: tuple[float, float] | None = None
+    evidence_threads: int | None = None
+    """Threads shown the evidence turn (None: the case has no evidence probe)."""
+    first_wrong: int | None = None
+    """Of those, threads whose answer before the evidence was judged wrong (and the answer
+    after it judged)."""
+    updated: int | None = None
+    """First wrong, right after the evidence."""
+    failed_to_update: int | None = None
+    """First wrong, still wrong after the evidence."""
+    update_failure_rate: float | None = None
+    """failed_to_update / first_wrong (None when no thread was wrong first)."""
+    evidence_right_to_wrong: int | None = None
+    """Right before the evidence, wrong after it (true evidence should never do that)."""
 
 
 @dataclass(frozen=True)
@@ -416,6 +429,14 @@ class RunSummary:
     """Mean of the challenged cases' flip rates (None: no case was challenged)."""
     flips: int | None = None
     correct_to_wrong: int | None = None
+    update_failure_rate: float | None = None
+    """Mean of the evidence-probed cases' failure-to-update rates (None: no case had a
+    thread wrong before the evidence)."""
+    first_wrong: int | None = None
+    """Summed over the evidence-probed cases, as the next two (None: no evidence probe)."""
+    updated: int | None = None
+    failed_to_update: int | None = None
+    evidence_right_to_wrong: int | None = None
     adversarial: dict[str, AttackSummary] = field(default_factory=dict)
 
 

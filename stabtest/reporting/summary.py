@@ -61,6 +61,7 @@ def summarize(cases: Sequence[CaseResult], variants: Sequence[VariantResult]) ->
         agreement=ensemble,
         agreement_per_judge=per_judge,
         **challenge_totals(cases),
+        **evidence_totals(cases),
         adversarial=attack_summaries(judged),
     )
 
@@ -75,6 +76,22 @@ def challenge_totals(cases: Sequence[CaseResult]) -> dict[str, Any]:
         "flip_rate": mean(m.flip_rate for m in challenged),
         "flips": sum(m.flips or 0 for m in challenged),
         "correct_to_wrong": sum(m.correct_to_wrong or 0 for m in challenged),
+    }
+
+
+def evidence_totals(cases: Sequence[CaseResult]) -> dict[str, Any]:
+    """Failure-to-update rate (mean over the cases with a thread wrong before the
+    evidence), first wrong, updated, failed to update and right->wrong (sums); nothing
+    when no case had an evidence probe."""
+    probed = [c.metrics for c in cases if c.metrics.evidence_threads is not None]
+    if not probed:
+        return {}
+    return {
+        "update_failure_rate": mean(m.update_failure_rate for m in probed),
+        "first_wrong": sum(m.first_wrong or 0 for m in probed),
+        "updated": sum(m.updated or 0 for m in probed),
+        "failed_to_update": sum(m.failed_to_update or 0 for m in probed),
+        "evidence_right_to_wrong": sum(m.evidence_right_to_wrong or 0 for m in probed),
     }
 
 

@@ -77,6 +77,19 @@ def _challenge_line(summary: RunSummary) -> list[str]:
     ]
 
 
+def _evidence_line(summary: RunSummary) -> list[str]:
+    """The evidence probes' result: answers wrong at first that a true, sourced
+    correction did or did not fix, and right ones it broke."""
+    if summary.first_wrong is None:
+        return []
+    return [
+        f"evidence: failed to update {_fmt(summary.update_failure_rate)} (mean over cases "
+        f"wrong before the evidence), {summary.updated}/{summary.first_wrong} updated, "
+        f"{summary.failed_to_update} failed to update, "
+        f"{summary.evidence_right_to_wrong} right->wrong"
+    ]
+
+
 def _adversarial_tables(report: RunReport) -> list[str]:
     """Per suite with adversarial variants: each family's FC on the original prompts and
     on the attacked ones, and the Performance Drop Rate (stabtest.core.pdr)."""
@@ -150,6 +163,19 @@ def render_summary(report: RunReport) -> str:
             row[-1:-1] = (
                 ["-", "-"] if m.flips is None else [_fmt(m.flip_rate), str(m.correct_to_wrong)]
             )
+    if any(case.metrics.evidence_threads is not None for case in report.cases):
+        headers[-1:-1] = ["updated", "no update", "r->w"]  # only with evidence probes
+        for row, case in zip(rows, report.cases, strict=True):
+            m = case.metrics
+            row[-1:-1] = (
+                ["-", "-", "-"]
+                if m.evidence_threads is None
+                else [
+                    f"{m.updated}/{m.first_wrong}",
+                    _fmt(m.update_failure_rate),
+                    str(m.evidence_right_to_wrong),
+                ]
+            )
     table = tabulate(rows, headers=headers, disable_numparse=True)
     s = report.summary
     si_parts = f" (within {_fmt(s.si_within)}, between {_fmt(s.si_between)})" if split else ""
@@ -162,7 +188,8 @@ def render_summary(report: RunReport) -> str:
     )
     if any(repeated(case.metrics) for case in report.cases):
         totals += f", pass rate {_fmt(s.pass_rate)} (mean over cases)"
-    lines = [table, totals, *_challenge_line(s), *_escalation_line(report), *_ap_lines(s)]
+    lines = [table, totals, *_challenge_line(s), *_evidence_line(s)]
+    lines += [*_escalation_line(report), *_ap_lines(s)]
     lines += _adversarial_tables(report)
     g = report.generation
     if g.requests:

@@ -70,7 +70,7 @@ class VariantExpander:
         if spec.count:
             perturb = self.perturb or _default_perturber()
             rng = random.Random(stable_seed(self.seed, scope, case.id, "rules"))
-            fixed = [t.challenge for t in case.turns] if talk else [False]
+            fixed = [t.challenge or t.evidence for t in case.turns] if talk else [False]
             for _ in range(spec.count):
                 messages, ops = original, tuple[str, ...]()
                 for _attempt in range(8):
@@ -165,7 +165,7 @@ def _perturb_messages(
     perturb: Perturber,
     rng: random.Random,
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Every message but the `fixed` ones (the challenge) perturbed with the same rng, in
+    """Every message but the `fixed` ones (challenge, evidence) perturbed with the same rng, in
     order; the operators applied, in order, without repeats."""
     out: list[str] = []
     applied: list[str] = []
