@@ -19,9 +19,11 @@ FlagSpec = tuple[tuple[str, ...], dict[str, Any]]
 
 
 def _help(option: Option) -> str:
+    """The help text, `%` escaped: argparse (and pytest's parser) %-format it."""
+    text = option.help.replace("%", "%%")
     if option.switch or option.default in (None, {}):
-        return f"{option.help} (ini: {option.ini})"
-    return f"{option.help} (ini: {option.ini}; default: {option.default})"
+        return f"{text} (ini: {option.ini})"
+    return f"{text} (ini: {option.ini}; default: {option.default})"
 
 
 def _negated(name: str) -> str:
