@@ -86,26 +86,28 @@ def _show_baseline(args: argparse.Namespace, rest: list[str]) -> int:
 
 def _compare(args: argparse.Namespace, rest: list[str]) -> int:
     """The last run's report against a baseline, without rerunning: exit 6 on regression."""
-    from stabtest.core.compare import REGRESSION_EXIT, compare_reports
+    from dataclasses import replace
+
+    from stabtest.core.compare import REGRESSION_EXIT
     from stabtest.core.report import read_report
+    from stabtest.finish.baseline_gate import compare_with_baseline
     from stabtest.reporting.baseline import load_baseline
     from stabtest.reporting.compare_table import render_comparison
 
     settings = command_settings(args)
+    settings = replace(
+        settings,
+        baseline_si_tolerance=_tolerance(args.si_tolerance, settings.baseline_si_tolerance),
+        baseline_fc_tolerance=_tolerance(args.fc_tolerance, settings.baseline_fc_tolerance),
+        baseline_strict=args.strict or settings.baseline_strict,
+    )
     name = _baseline_name(args, settings)
     baseline = load_baseline(settings.baseline_path, name)
-    comparison = compare_reports(
-        baseline,
-        read_report(_report_path(args, settings)),
-        name,
-        si_tolerance=_tolerance(args.si_tolerance, settings.baseline_si_tolerance),
-        fc_tolerance=_tolerance(args.fc_tolerance, settings.baseline_fc_tolerance),
-        strict=args.strict or settings.baseline_strict,
-        seed=settings.seed,
-        resamples=settings.baseline_resamples,
-        fdr=settings.baseline_fdr,
-    )
+    report = read_report(_report_path(args, settings))
+    comparison, lines = compare_with_baseline(settings, baseline, report, name)
     print(render_comparison(comparison, limit=args.limit))
+    for line in lines:
+        print(line)
     return 0 if comparison.passed else REGRESSION_EXIT
 
 

@@ -429,6 +429,13 @@ class Settings:
         "95%)",
         metavar="Q|off",
     )
+    baseline_judge_noise: bool = setting(
+        False,
+        _bool,
+        "do not call an SI or FC change a regression when it is within the judges' own "
+        "noise floor (<report_dir>/judge_noise.json, from `stabtest judge-noise`): the "
+        "tolerances are raised to it",
+    )
     history_path: str | None = setting(
         None,
         _optional_str,

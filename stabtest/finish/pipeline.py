@@ -193,19 +193,10 @@ def _compare(run: _Run) -> None:
         return
     if baseline is None:
         return  # the first run of a baseline that it saves (said when the run started)
-    from stabtest.core.compare import compare_reports
+    from stabtest.finish.baseline_gate import compare_with_baseline
 
-    comparison = compare_reports(
-        baseline,
-        run.report,
-        settings.baseline,
-        si_tolerance=settings.baseline_si_tolerance,
-        fc_tolerance=settings.baseline_fc_tolerance,
-        strict=settings.baseline_strict,
-        seed=settings.seed,
-        resamples=settings.baseline_resamples,
-        fdr=settings.baseline_fdr,
-    )
+    comparison, lines = compare_with_baseline(settings, baseline, run.report, settings.baseline)
+    run.done.gate_lines += lines
     run.update(baseline=comparison)
     run.done.regressed = not comparison.passed
     if run.done.regressed and run.done.exitstatus in GATED:

@@ -151,3 +151,22 @@ def test_a_crashed_step_leaves_its_report_and_is_raised(
     assert report.error == "explore failed: RuntimeError: out of memory"
     assert report.steps == ["record", "compare", "push", "history", "write"]
     assert len(report.variants) == 2
+
+
+def test_a_change_within_the_judges_noise_floor_is_not_called_a_regression(
+    pytester: pytest.Pytester, stab_project: Writer
+) -> None:
+    stab_project({"capitals.yaml": CAPITALS}, CONSISTENT, ini=NO_ESCALATION)
+    pytester.runpytest("-p", "no:cacheprovider", "--stab-save-baseline=main")
+    (pytester.path / "answers.json").write_text(json.dumps({"france": "It is Lyon."}))
+    gate = ("-p", "no:cacheprovider", "--stab-baseline=main", "--stab-baseline-judge-noise")
+    result = pytester.runpytest(*gate)
+    assert result.ret == 6  # no noise floor measured: the tolerances stand
+    result.stdout.fnmatch_lines(["judge noise: no *judge_noise.json (run `stabtest judge-noise`*"])
+    floor = {"judge_noise": {"noise_floor": 1.0}}  # judges that flip every verdict
+    (pytester.path / "reports" / "judge_noise.json").write_text(json.dumps(floor))
+    result = pytester.runpytest(*gate)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # failing, but not a regression
+    result.stdout.fnmatch_lines(["judge noise floor 1.000 (*): SI and FC changes within it*"])
+    report = read_report(pytester.path / "reports" / "stabtest.json")
+    assert report.baseline is not None and report.baseline.passed and report.exitstatus == 1
