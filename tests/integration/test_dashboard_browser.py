@@ -238,7 +238,9 @@ def test_the_dashboard_renders_its_plots_offline_and_runs_no_injected_script(
         .split('<script type="application/json" id="stab-figures">', 1)[1]
         .split("</script>", 1)[0]
     )
-    assert set(figures) == {"suites", "cases", "trend", "baseline", "remediation", "losses"}
+    # `repeats`: the run's cases sample, so pass rate, pass^k and pass@k are drawn too
+    expected = {"suites", "cases", "trend", "baseline", "remediation", "losses", "repeats"}
+    assert set(figures) == expected
 
     run = browse(binary, page, tmp_path / "profile", "--dump-dom")
     dom = Dom(run.stdout)
