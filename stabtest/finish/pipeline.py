@@ -140,8 +140,7 @@ def finish_run(end: RunEnd) -> Finished:
         if run.interrupted and name in ACTING:
             continue
         if name in LONG and not checkpointed and _applies(run, name):
-            _write(run, "running")
-            run.done.checkpoints += 1
+            _checkpoint(run)
             checkpointed = True
         try:
             step(run)
@@ -352,6 +351,13 @@ def _save_baseline(run: _Run) -> None:
     lines.append(f"baseline {name!r} saved: {saved}")
 
 
+def _as_of(run: _Run, status: Status, steps: list[str]) -> RunReport:
+    """The report with the run's exit status as it stands and the steps done."""
+    return run.report.model_copy(
+        update={"status": status, "exitstatus": run.done.exitstatus, "steps": steps}
+    )
+
+
 def _final(run: _Run) -> RunReport:
     """The report as it will be written: its status and exit status settled."""
     status = run.report.status
@@ -359,22 +365,21 @@ def _final(run: _Run) -> RunReport:
         status = "interrupted"
     elif status == "running":
         status = "incomplete" if run.report.problems else "complete"
-    return run.report.model_copy(
-        update={"status": status, "exitstatus": run.done.exitstatus, "steps": list(run.done.steps)}
-    )
+    return _as_of(run, status, list(run.done.steps))
 
 
-def _write(run: _Run, status: Status | None = None) -> None:
+def _write(run: _Run) -> None:
     path = run.settings.report_path / REPORT_NAME
-    if status is None:
-        run.report = _final(run).model_copy(update={"steps": [*run.done.steps, "write"]})
-        write_report(path, run.report)
-        run.done.report, run.done.path = run.report, path
-        return
-    checkpoint = run.report.model_copy(
-        update={"status": status, "exitstatus": run.done.exitstatus, "steps": list(run.done.steps)}
-    )
-    write_report(path, checkpoint)
+    run.report = _final(run).model_copy(update={"steps": [*run.done.steps, "write"]})
+    write_report(path, run.report)
+    run.done.report, run.done.path = run.report, path
+
+
+def _checkpoint(run: _Run) -> None:
+    """A `running` report before a long step: what a killed process leaves behind."""
+    path = run.settings.report_path / REPORT_NAME
+    write_report(path, _as_of(run, "running", list(run.done.steps)))
+    run.done.checkpoints += 1
 
 
 def _dashboard(run: _Run) -> None:
