@@ -6,8 +6,27 @@ Label Studio's external id: written out in one place so the four never drift apa
 
 from __future__ import annotations
 
+from typing import Literal
+
 CASE_ITEM = "stability"
 """The parameter id of the item that checks a whole case's thresholds."""
+
+CollectMode = Literal["per-variant", "per-case"]
+PER_VARIANT: CollectMode = "per-variant"
+"""A case collects one item per variant (`c[v3]`) and one for its thresholds (`c[stability]`)."""
+PER_CASE: CollectMode = "per-case"
+"""A case collects one item (`c`, in a suite file) that checks all of it: a suite of a
+million variants is not a million items. Results and their uids are the same."""
+COLLECT_MODES: tuple[CollectMode, ...] = (PER_VARIANT, PER_CASE)
+
+
+def collect_mode(value: object) -> CollectMode:
+    """`value` as a collection mode (a suite's `collect` key, the marker's `collect=`);
+    anything else is a ValueError that says what is allowed."""
+    for mode in COLLECT_MODES:
+        if value == mode:
+            return mode
+    raise ValueError(f"expected one of {', '.join(COLLECT_MODES)}, got {value!r}")
 
 
 def item_name(case_id: str, variant_id: str) -> str:

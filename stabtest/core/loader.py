@@ -18,10 +18,10 @@ import yaml
 from pydantic import ValidationError
 
 from stabtest.core.errors import SuiteError
-from stabtest.core.ids import case_uid
+from stabtest.core.ids import CollectMode, case_uid, collect_mode
 from stabtest.core.suite import Case, CaseDefaults, Suite
 
-SUITE_KEYS = {"suite", "description", "defaults", "cases"}
+SUITE_KEYS = {"suite", "description", "defaults", "cases", "collect"}
 MAX_NODES = 100_000
 """How many YAML nodes a suite may expand to once aliases are followed: far above any
 real suite (a thousand cases are about 20,000), far below an alias bomb ("billion
@@ -382,6 +382,7 @@ def parse_suite(text: str, path: str, operators: Collection[str] | None = None) 
                 line=lines.get((key,)),
                 key=key,
             )
+    collect = _collect(path, data, lines)
     cases_raw = data.get("cases")
     if not isinstance(cases_raw, list) or not cases_raw:
         raise SuiteError(
@@ -413,7 +414,17 @@ def parse_suite(text: str, path: str, operators: Collection[str] | None = None) 
         seen[case.id] = case.line
         cases.append(case)
     name = str(data.get("suite") or Path(path).stem)
-    return Suite(name=name, path=path, cases=tuple(cases))
+    return Suite(name=name, path=path, cases=tuple(cases), collect=collect)
+
+
+def _collect(path: str, data: Mapping[str, Any], lines: Mapping[Loc, int]) -> CollectMode | None:
+    """The suite's `collect` key (None when absent: the setting decides)."""
+    if "collect" not in data:
+        return None
+    try:
+        return collect_mode(data["collect"])
+    except ValueError as error:
+        raise SuiteError(path, str(error), lines.get(("collect",)), "collect") from None
 
 
 def load_suite(

@@ -446,3 +446,19 @@ class CaseOutcome:
 
     case: CaseResult
     variants: dict[str, VariantResult]
+
+    def judged(self, outcome: Outcome) -> list[VariantResult]:
+        """The variants judged `outcome` (a rejected one is never judged): what a case
+        collected as one item fails, or escalates, on."""
+        return [v for v in self.variants.values() if not v.rejected and v.outcome == outcome]
+
+    def whole_outcome(self) -> Outcome:
+        """The case as one item sees it: `fail` when a variant failed or the case missed
+        a threshold, else `escalate` when a variant escalated, else `pass`."""
+        if self.judged("fail") or not self.case.passed:
+            return "fail"
+        return "escalate" if self.judged("escalate") else "pass"
+
+    def rejected(self) -> list[VariantResult]:
+        """The variants skipped unjudged (a duplicate of an earlier prompt, ...)."""
+        return [v for v in self.variants.values() if v.rejected]

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from stabtest.core.errors import ConfigError
+from stabtest.core.ids import COLLECT_MODES, PER_VARIANT, CollectMode
 
 
 def _bool(value: Any) -> bool:
@@ -367,6 +368,14 @@ class Settings:
         str,
         "glob patterns (relative to rootdir) of YAML suites to collect",
         flag=False,
+    )
+    collect: CollectMode = setting(
+        PER_VARIANT,
+        _choice(*COLLECT_MODES),
+        "how a case is collected when its suite does not say (`collect:`): per-variant "
+        "(an item per variant and one for the case's thresholds) or per-case (one item per "
+        "case, for suites too large for an item per variant)",
+        metavar="per-variant|per-case",
     )
     label_studio: str | None = setting(
         None,

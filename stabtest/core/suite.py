@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from stabtest.core.ids import CollectMode
 from stabtest.core.registry import Registry, unknown_message
 
 CASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -426,11 +427,13 @@ class Case(_Frozen):
 
 
 class Suite(_Frozen):
-    """A named list of cases read from one file."""
+    """A named list of cases read from one file. `collect` is how its cases become pytest
+    items (None: as the `collect` setting says)."""
 
     name: str
     path: str
     cases: tuple[Case, ...]
+    collect: CollectMode | None = None
 
     def case(self, case_id: str) -> Case:
         for case in self.cases:

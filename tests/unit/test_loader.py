@@ -63,6 +63,13 @@ def test_defaults_merge_under_each_case():
         ("suite: x\nextra: 1\ncases: []\n", 2, "extra", "unknown key 'extra'"),
         ("cases: []\n", 1, "cases", "non-empty list"),
         (
+            "suite: x\ncollect: per-item\ncases:\n  - {id: a, prompt: b}\n",
+            2,
+            "collect",
+            "expected one of per-variant, per-case, got 'per-item'",
+        ),
+        ("collect: [per-case]\ncases:\n  - {id: a, prompt: b}\n", 1, "collect", "got ['per-case']"),
+        (
             "defaults:\n  sampling: {samples: 0}\ncases:\n  - {id: a, prompt: b}\n",
             2,
             "defaults.sampling.samples",
@@ -77,6 +84,15 @@ def test_errors_name_line_and_key(text, line, key, message):
     assert (error.path, error.line, error.key) == ("suites/bad.yaml", line, key)
     assert message in str(error)
     assert str(error).startswith(f"suites/bad.yaml:{line} [{key}]")
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [("", None), ("collect: per-case\n", "per-case"), ("collect: per-variant\n", "per-variant")],
+)
+def test_collect_is_the_suites_own_or_left_to_the_setting(line, expected):
+    suite = parse_suite(f"suite: x\n{line}cases:\n  - {{id: a, prompt: b}}\n", "x.yaml")
+    assert suite.collect == expected
 
 
 def test_invalid_yaml_and_empty_file():
