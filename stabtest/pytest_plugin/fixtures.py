@@ -15,7 +15,9 @@ if TYPE_CHECKING:
 
 @pytest.fixture
 def stab_variant(request: pytest.FixtureRequest) -> Target:
-    """(scope, case id, variant id) of a `stability`-marked test's current item."""
+    """(scope, case id, variant id) of a `stability`-marked test's current item
+    (`stability` on the `[stability]` item; `*` there when the test is collected per
+    case)."""
     target: Target = request.param
     return target
 

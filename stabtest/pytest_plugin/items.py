@@ -1,7 +1,9 @@
 """pytest collectors and items for YAML suites: thin glue over the session.
 
 A suite file collects one item per variant (`suites/capitals.yaml::capital-of-france[v3]`)
-and one per case (`...::capital-of-france[stability]`) that checks the case's thresholds.
+and one per case (`...::capital-of-france[stability]`) that checks the case's thresholds;
+with `collect: per-case` (or the `collect` setting) one item per case
+(`suites/capitals.yaml::capital-of-france`) that records and checks all of it.
 Items only read results: the session has already planned the whole run.
 """
 
@@ -14,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from stabtest.core.errors import StabtestError, SuiteError
-from stabtest.core.ids import CASE_ITEM, item_name
+from stabtest.core.ids import CASE_ITEM, PER_CASE, item_name
 from stabtest.core.results import CaseOutcome, CaseResult, GenerationStats, VariantResult
 from stabtest.pytest_plugin.keys import OUTCOME_PROPERTY, RESULT_PROPERTY, SESSION
 
@@ -45,6 +47,15 @@ class CaseFailure(Exception):
         super().__init__(result.uid)
         self.result = result
         self.variants = variants
+
+
+class WholeCaseFailure(Exception):
+    """A case collected as one item: a variant failed or the case missed a threshold."""
+
+    def __init__(self, outcome: CaseOutcome, failed: list[VariantResult]):
+        super().__init__(outcome.case.uid)
+        self.outcome = outcome
+        self.failed = failed
 
 
 def record(
@@ -117,6 +128,34 @@ def check_case(item: pytest.Item, scope: str, case_id: str) -> CaseResult:
     return outcome.case
 
 
+def check_whole_case(item: pytest.Item, scope: str, case_id: str) -> CaseResult:
+    """Record every variant's result and the case's, as their own items would (so the
+    report is the same either way); raise if a variant failed or the case missed a
+    threshold, else skip as escalated if a variant escalated. Rejected variants are
+    recorded and listed, never failures."""
+    session = item.config.stash[SESSION]
+    outcome = outcome_of(item, scope, case_id)
+    record_cost(item, session)
+    variants = list(outcome.variants.values())
+    for result in variants:
+        record(item, "variant", result)
+    record(item, "case", outcome.case)
+    from stabtest.reporting.properties import whole_case_properties
+
+    item.user_properties += whole_case_properties(outcome.case, variants)  # for --junitxml
+    verdict = outcome.whole_outcome()
+    item.user_properties.append((OUTCOME_PROPERTY, verdict))
+    if verdict == "fail":
+        raise WholeCaseFailure(outcome, outcome.judged("fail"))
+    if verdict == "escalate":
+        from stabtest.reporting.failure import variant_ids
+
+        escalated = outcome.judged("escalate")
+        shown = variant_ids(escalated)
+        pytest.skip(f"escalated to human review: {len(escalated)} variant(s) ({shown})")
+    return outcome.case
+
+
 def render_failure(excinfo: pytest.ExceptionInfo[BaseException], tbstyle: str) -> str | None:
     """The failure as stabtest explains it; one line under `--tb=line` / `--tb=no`, where
     pytest shows no more (and a thousand full renderings would cost a second)."""
@@ -136,9 +175,23 @@ def render_failure(excinfo: pytest.ExceptionInfo[BaseException], tbstyle: str) -
         if brief:
             return case_headline(excinfo.value.result)
         return render_case(excinfo.value.result, excinfo.value.variants)
+    if isinstance(excinfo.value, WholeCaseFailure):
+        return render_whole_case_failure(excinfo.value, brief)
     if isinstance(excinfo.value, StabtestError):
         return f"stabtest: {excinfo.value}"
     return None
+
+
+def render_whole_case_failure(failure: WholeCaseFailure, brief: bool) -> str:
+    """A case collected as one item: one line, or its failing variants and metrics."""
+    from stabtest.reporting.failure import render_whole_case, whole_case_headline
+
+    outcome = failure.outcome
+    variants = list(outcome.variants.values())
+    if brief:
+        judged = len(variants) - len(outcome.rejected())
+        return whole_case_headline(outcome.case, failure.failed, judged)
+    return render_whole_case(outcome.case, variants, failure.failed, outcome.variants.get("v0"))
 
 
 class SuiteFile(pytest.File):
@@ -157,7 +210,11 @@ class SuiteFile(pytest.File):
             raise self.CollectError(str(error)) from None
         except StabtestError as error:
             raise self.CollectError(f"{scope}: {error}") from None
+        whole = (suite.collect or session.settings.collect) == PER_CASE
         for case, variants in registered:
+            if whole:
+                yield WholeCaseItem.from_parent(self, name=case.id, case=case)
+                continue
             for variant in variants:
                 yield VariantItem.from_parent(
                     self, name=item_name(case.id, variant.id), case=case, variant_id=variant.id
@@ -201,3 +258,11 @@ class CaseItem(_StabItem):
 
     def runtest(self) -> None:
         check_case(self, self.scope, self.case.id)
+
+
+class WholeCaseItem(_StabItem):
+    """The whole case in one item (`collect: per-case`): passes when every variant
+    passes the judges and SI and FC meet their thresholds."""
+
+    def runtest(self) -> None:
+        check_whole_case(self, self.scope, self.case.id)

@@ -30,4 +30,7 @@ def is_failed_suite(report: pytest.CollectReport) -> bool:
 
 
 Target = tuple[str, str, str]
-"""(scope, case id, variant id or CASE_ITEM) of a marked test's item."""
+"""(scope, case id, variant id or CASE_ITEM or WHOLE_CASE) of a marked test's item."""
+WHOLE_CASE = "*"
+"""The variant slot of the one item of a marked test collected per case (its id is
+still `[stability]`): it records and checks every variant and the case."""

@@ -25,12 +25,14 @@ from stabtest.pytest_plugin.keys import (
     SESSION,
     SUITE_SUFFIXES,
     VARIANT_PARAM,
+    WHOLE_CASE,
     Target,
     is_failed_suite,
 )
 
 if TYPE_CHECKING:
     from stabtest.annotators.base import Judge
+    from stabtest.core.ids import CollectMode
     from stabtest.core.settings import Settings
 
 __all__ = ["stab", "stab_case", "stab_result", "stab_variant"]  # fixtures, found by pytest
@@ -87,7 +89,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         f"{MARKER}(prompt, reference=None, paraphrases=(), perturbations=None, ...): "
         "parametrize a test over the prompt's variants and check their stability "
-        "(keys as in a YAML suite case)",
+        "(keys as in a YAML suite case; collect='per-case': one [stability] item)",
     )
     config.addinivalue_line("markers", "stabtest: a stability item collected by stabtest")
     from stabtest.session import Session
@@ -155,7 +157,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if marker is None:
         return
     from stabtest.core.errors import SuiteError
-    from stabtest.core.ids import CASE_ITEM
+    from stabtest.core.ids import CASE_ITEM, PER_CASE
     from stabtest.core.loader import build_case
     from stabtest.variants.perturb import OPERATORS
 
@@ -166,16 +168,32 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     raw = {"id": metafunc.function.__name__, **marker.kwargs}
     raw = {k: list(v) if isinstance(v, tuple) else v for k, v in raw.items()}
     where = f"{metafunc.definition.nodeid} (@pytest.mark.{MARKER})"
+    session = metafunc.config.stash[SESSION]
     try:
+        whole = _marker_collect(raw.pop("collect", None), where, session.settings) == PER_CASE
         case = build_case(raw, path=where, operators=OPERATORS)
     except SuiteError as error:
         raise pytest.UsageError(str(error)) from None
     scope = metafunc.definition.nodeid
-    variants = metafunc.config.stash[SESSION].register(scope, case)
-    ids = [v.id for v in variants] + [CASE_ITEM]
+    variants = session.register(scope, case)
+    ids = [CASE_ITEM] if whole else [v.id for v in variants] + [CASE_ITEM]
+    slots = [WHOLE_CASE] if whole else ids
     if VARIANT_PARAM not in metafunc.fixturenames:
         metafunc.fixturenames.append(VARIANT_PARAM)
-    metafunc.parametrize(VARIANT_PARAM, [(scope, case.id, i) for i in ids], ids=ids)
+    metafunc.parametrize(VARIANT_PARAM, [(scope, case.id, i) for i in slots], ids=ids)
+
+
+def _marker_collect(value: object, where: str, settings: Settings) -> CollectMode:
+    """The marker's `collect=` (as a suite's `collect` key), else the `collect` setting."""
+    from stabtest.core.errors import SuiteError
+    from stabtest.core.ids import collect_mode
+
+    if value is None:
+        return settings.collect
+    try:
+        return collect_mode(value)
+    except ValueError as error:
+        raise SuiteError(where, str(error), key="collect") from None
 
 
 def _marked_target(item: pytest.Item) -> Target | None:
@@ -189,11 +207,13 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     target = _marked_target(item)
     if target is not None:
         from stabtest.core.ids import CASE_ITEM
-        from stabtest.pytest_plugin.items import check_case, check_variant
+        from stabtest.pytest_plugin.items import check_case, check_variant, check_whole_case
 
         scope, case_id, variant_id = target
         if variant_id == CASE_ITEM:
             check_case(item, scope, case_id)
+        elif variant_id == WHOLE_CASE:
+            check_whole_case(item, scope, case_id)
         else:
             check_variant(item, scope, case_id, variant_id)
     return result

@@ -105,18 +105,23 @@ def render_variant(result: VariantResult, original: VariantResult | None) -> str
     return "\n\n".join(render_answer(result, a, original) for a in shown)
 
 
-def render_case(result: CaseResult, variants: Sequence[VariantResult]) -> str:
-    """Why a case missed its thresholds, with every answer grouped by cluster."""
+def metrics_lines(result: CaseResult) -> list[str]:
+    """The case's SI, FC and RDR against its thresholds, and its repeat figures."""
     m = result.metrics
     fc = "n/a" if m.fc is None else f"{m.fc:.3f}"
     lines = [
-        case_headline(result),
         f"SI {m.si:.3f} (max {result.max_si}), FC {fc} (min {result.min_fc}), "
         f"RDR {m.rdr:.3f}: {m.clusters} distinct answers among {m.answers}",
     ]
     repeats = repeat_line(m)
     if repeats is not None:
         lines.append(f"{repeats} ({m.samples} samples per variant)")
+    return lines
+
+
+def render_case(result: CaseResult, variants: Sequence[VariantResult]) -> str:
+    """Why a case missed its thresholds, with every answer grouped by cluster."""
+    lines = [case_headline(result), *metrics_lines(result)]
     rows = [
         [
             v.variant_id,
@@ -136,3 +141,45 @@ def render_case(result: CaseResult, variants: Sequence[VariantResult]) -> str:
         disable_numparse=True,
     )
     return terminal_safe("\n".join(lines) + "\n\n" + table)
+
+
+LISTED = 20
+"""How many failing variants a case collected as one item names, before `... N more`."""
+
+
+def variant_ids(variants: Sequence[VariantResult]) -> str:
+    """`v1, v3, ...`: the first LISTED ids, then how many more."""
+    shown = ", ".join(v.variant_id for v in variants[:LISTED])
+    more = len(variants) - LISTED
+    return shown + (f", ... {more} more" if more > 0 else "")
+
+
+def whole_case_headline(result: CaseResult, failed: Sequence[VariantResult], judged: int) -> str:
+    """One line for a case collected as one item: which variants failed, then the
+    thresholds it missed (`c: 2 of 5 variants failed (v1, v3); SI 0.400 > max_si 0.300`)."""
+    parts = [f"{len(failed)} of {judged} variants failed ({variant_ids(failed)})"] if failed else []
+    text = f"{result.case_id}: " + "; ".join([*parts, *result.failures])
+    return terminal_safe(text, layout=False)
+
+
+def render_whole_case(
+    result: CaseResult,
+    variants: Sequence[VariantResult],
+    failed: Sequence[VariantResult],
+    original: VariantResult | None,
+) -> str:
+    """A case collected as one item: the headline, the case's metrics, a line per failing
+    variant (the first LISTED), the rejected ones, and the first failing variant in full;
+    when none failed, why the case missed its thresholds, as its own item shows it."""
+    if not failed:
+        return render_case(result, variants)
+    judged = [v for v in variants if not v.rejected]
+    lines = [whole_case_headline(result, failed, len(judged)), *metrics_lines(result)]
+    lines += ["  " + variant_headline(v) for v in failed[:LISTED]]
+    if len(failed) > LISTED:
+        lines.append(f"  ... {len(failed) - LISTED} more failing variants")
+    rejected = [v for v in variants if v.rejected]
+    if rejected:
+        listed = ", ".join(f"{v.variant_id} ({v.rejected})" for v in rejected[:LISTED])
+        lines.append(f"rejected, not judged: {listed}")
+    return terminal_safe("\n".join(lines)) + "\n\n" + render_variant(failed[0], original)

@@ -7,6 +7,8 @@ Jenkins) show them beside the test. Each value is one line of at most `SHOWN` ch
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from stabtest.core.results import AnswerResult, CaseResult, VariantResult
 from stabtest.core.text import shorten_middle, terminal_safe
 from stabtest.reporting.repeats_text import repeated
@@ -35,10 +37,11 @@ def shown_answer(result: VariantResult) -> AnswerResult | None:
     )
 
 
-def variant_properties(result: VariantResult) -> Properties:
+def variant_properties(result: VariantResult, prefix: str = PREFIX) -> Properties:
     """`stab_verdict` (pass, fail, escalate, rejected), `stab_confidence`, `stab_family`,
     `stab_attack` (adversarial variants), `stab_prompt`, and for the deciding answer
-    `stab_answer`, `stab_category`, and `stab_reason` when it did not pass."""
+    `stab_answer`, `stab_category`, and `stab_reason` when it did not pass; each name
+    after `prefix`."""
     verdict = "rejected" if result.rejected else result.outcome
     found: Properties = [
         ("verdict", verdict),
@@ -56,7 +59,17 @@ def variant_properties(result: VariantResult) -> Properties:
         found.append(("reason", one_line(result.rejected)))
     elif answer is not None and answer.verdict.outcome != "pass":
         found.append(("reason", one_line(answer.verdict.reason)))
-    return [(PREFIX + name, value) for name, value in found]
+    return [(prefix + name, value) for name, value in found]
+
+
+def whole_case_properties(result: CaseResult, variants: Sequence[VariantResult]) -> Properties:
+    """A case collected as one item (`collect: per-case`): the case's properties, then
+    each variant's under its id (`stab_v3_verdict`), so every name occurs once in the
+    test case, as CI systems expect."""
+    found = case_properties(result)
+    for variant in variants:
+        found += variant_properties(variant, prefix=f"{PREFIX}{variant.variant_id}_")
+    return found
 
 
 def case_properties(result: CaseResult) -> Properties:

@@ -11,7 +11,12 @@ from stabtest.core.results import (
     Vote,
 )
 from stabtest.reporting.item_html import case_html, results_html, variant_html
-from stabtest.reporting.properties import SHOWN, case_properties, variant_properties
+from stabtest.reporting.properties import (
+    SHOWN,
+    case_properties,
+    variant_properties,
+    whole_case_properties,
+)
 
 PASS = Verdict("pass", 0.9, (Vote("reference", "pass", 0.9, None, "says Paris"),))
 FAIL = Verdict(
@@ -111,3 +116,19 @@ def test_an_item_row_holds_every_result_it_recorded() -> None:
     row = results_html([variant(AnswerResult(0, "Paris.", 0, PASS)), case])
     assert row.count('<div class="stabtest">') == 1 and "<hr>" in row
     assert case_html(case) in row and "<b>fr</b>: PASS" in row
+
+
+def test_a_case_collected_as_one_item_names_each_variants_properties_by_its_id() -> None:
+    case = CaseResult("s.yaml::fr", "s.yaml", "fr", CaseMetrics(0.0, 1.0, 0.5, 2, 1), 0.5, 0.5)
+    failing = variant(AnswerResult(0, "Lyon.", 1, FAIL))
+    rejected = VariantResult(
+        "s.yaml::fr[v2]", "s.yaml", "fr", "v2", "rule", "x", (), "Paris", (), "duplicate of v1"
+    )
+    found = whole_case_properties(case, [failing, rejected])
+    names = [name for name, _ in found]
+    assert len(names) == len(set(names))
+    shown = dict(found)
+    assert shown["stab_si"] == "0.000" and shown["stab_passed"] == "true"
+    assert (shown["stab_v1_verdict"], shown["stab_v1_category"]) == ("fail", "hallucination")
+    assert (shown["stab_v2_verdict"], shown["stab_v2_reason"]) == ("rejected", "duplicate of v1")
+    assert "stab_verdict" not in shown
