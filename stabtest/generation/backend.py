@@ -22,6 +22,7 @@ BUILTIN_BACKENDS: dict[str, str] = {
     "hf": "stabtest.generation.hf:HFBackend",
     "fake": "stabtest.generation.fake:FakeBackend",
     "openai": "stabtest.generation.openai_backend:OpenAIBackend",
+    "vllm": "stabtest.generation.vllm_backend:VLLMBackend",
 }
 
 

@@ -148,17 +148,23 @@ class HFBackend:
     # -- identity --------------------------------------------------------------------------
     def fingerprint(self) -> str:
         if self._fingerprint is None:
-            src = self._source
-            if src.kind == "gguf":
-                identity = DEFAULT_IDENTITY if src.label == DEFAULT_LABEL else src.label
-                weights = f"{identity}:{file_digest(Path(src.location))}"
-            elif src.kind == "dir":
-                weights = dir_digest(Path(src.location))
-            else:
-                weights = f"{src.location}@{_hub_revision(src.location)}"
-            payload = f"{FINGERPRINT_VERSION}\0{COMPUTE_DTYPE}\0{src.kind}\0{weights}"
+            payload = f"{FINGERPRINT_VERSION}\0{COMPUTE_DTYPE}\0{self.weights_identity()}"
             self._fingerprint = "hf:" + hashlib.sha256(payload.encode()).hexdigest()
         return self._fingerprint
+
+    def weights_identity(self) -> str:
+        """The weights alone (source kind and content digest), without this backend's
+        decoding settings: what another backend loading the same files (vllm) puts in
+        its own fingerprint. Reads files only."""
+        src = self._source
+        if src.kind == "gguf":
+            identity = DEFAULT_IDENTITY if src.label == DEFAULT_LABEL else src.label
+            weights = f"{identity}:{file_digest(Path(src.location))}"
+        elif src.kind == "dir":
+            weights = dir_digest(Path(src.location))
+        else:
+            weights = f"{src.location}@{_hub_revision(src.location)}"
+        return f"{src.kind}\0{weights}"
 
     def converted_dir(self) -> Path:
         """Where a GGUF source is saved as a plain checkpoint (loads 20x faster)."""

@@ -43,8 +43,9 @@ def test_builtin_names() -> None:
         "hf": "stabtest.generation.hf:HFBackend",
         "fake": "stabtest.generation.fake:FakeBackend",
         "openai": "stabtest.generation.openai_backend:OpenAIBackend",
+        "vllm": "stabtest.generation.vllm_backend:VLLMBackend",
     }
-    assert {"hf", "fake", "openai"} <= set(available_backends())
+    assert {"hf", "fake", "openai", "vllm"} <= set(available_backends())
 
 
 def test_resolve_fake_passes_options() -> None:

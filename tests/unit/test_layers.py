@@ -23,6 +23,7 @@ HEAVY = {
     "matplotlib",
     "plotly",
     "hypothesis",
+    "vllm",
 }
 # Modules whose whole purpose is the heavy library (imported only when chosen).
 ALLOWED = {"stabtest/variants/strategies.py": {"hypothesis"}}
@@ -57,7 +58,7 @@ def test_loading_the_plugin_and_the_package_imports_nothing_heavy() -> None:
     probe = (
         "import json, sys; import stabtest, stabtest.pytest_plugin.plugin; "
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
-        "{'torch', 'transformers', 'numpy', 'pydantic', 'yaml', 'sentence_transformers'})))"
+        "{'torch', 'transformers', 'numpy', 'pydantic', 'yaml', 'sentence_transformers', 'vllm'})))"
     )
     output = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
