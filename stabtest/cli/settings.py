@@ -21,6 +21,7 @@ _TITLES = {
     "run": "settings (as for a run; ini and pyproject apply)",
     "remediate": "remediation settings (ini stab_remediate_*, [tool.stabtest] remediate_*)",
     "explore": "explore settings (ini stab_explore_*, [tool.stabtest] explore_*)",
+    "execute": "execution settings (ini stab_engine, stab_block_size, stab_ray_*)",
 }
 
 

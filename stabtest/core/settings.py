@@ -71,6 +71,13 @@ def _non_negative_int(value: Any) -> int:
     return number
 
 
+def _non_negative_float(value: Any) -> float:
+    number = float(value)
+    if number < 0:
+        raise ValueError(f"expected a number of 0 or more, got {value!r}")
+    return number
+
+
 def _batch_size(value: Any) -> int | None:
     """A positive integer, or `auto` (None): the backend picks from model and memory."""
     if value is None or str(value).strip().lower() in {"auto", ""}:
@@ -154,10 +161,12 @@ def _backend_options(value: Any) -> dict[str, Any]:
     return options
 
 
-GROUPS = ("run", "remediate", "explore")
+GROUPS = ("run", "remediate", "explore", "execute", "plan")
 """Which commands a setting applies to: `run` settings apply to every run and to every
 `stabtest` command that reads settings; `remediate` ones to `stabtest remediate` and
-`stabtest export` (and a run's `--remediate`); `explore` ones to `stabtest explore`. Every
+`stabtest export` (and a run's `--remediate`); `explore` ones to `stabtest explore`;
+`execute` ones to `stabtest execute` (a plan on this machine or a Ray cluster); `plan`
+ones to a run only (`stabtest plan` sets them). Every
 group's flags are pytest flags too (`core.flags` builds them all)."""
 
 
@@ -711,6 +720,74 @@ class Settings:
         metavar="LIST",
         command_aliases=("--operators",),
         group="explore",
+    )
+    # -- writing and executing a plan file (`stabtest plan`, `stabtest execute`) ----------
+    write_plan: str | None = setting(
+        None,
+        _optional_str,
+        "write the session's generation plan to this file once collected (`stabtest plan "
+        "-o FILE` is `pytest --collect-only --stab-write-plan FILE`)",
+        metavar="FILE",
+        group="plan",
+    )
+    engine: str = setting(
+        "local",
+        _choice("local", "ray"),
+        "where `stabtest execute` answers the plan: local (this process) or ray (actors "
+        "on a Ray cluster)",
+        metavar="local|ray",
+        command_aliases=("--engine",),
+        group="execute",
+    )
+    block_size: int = setting(
+        1024,
+        _positive_int,
+        "requests per block of the plan: the unit handed to a worker, and the most a "
+        "crash can lose",
+        metavar="N",
+        command_aliases=("--block-size",),
+        group="execute",
+    )
+    ray_address: str | None = setting(
+        None,
+        _optional_str,
+        "the Ray cluster to join (auto, ray://HOST:10001); default: RAY_ADDRESS, else a "
+        "local cluster on this machine",
+        metavar="ADDRESS",
+        command_aliases=("--ray-address",),
+        group="execute",
+    )
+    ray_actors: int = setting(
+        1,
+        _positive_int,
+        "Ray actors answering blocks, each holding one backend (one model copy)",
+        metavar="N",
+        command_aliases=("--actors",),
+        group="execute",
+    )
+    ray_gpus_per_actor: float = setting(
+        0.0,
+        _non_negative_float,
+        "GPUs each Ray actor reserves (1 for a vLLM or hf model on a GPU node)",
+        metavar="G",
+        command_aliases=("--gpus-per-actor",),
+        group="execute",
+    )
+    ray_cpus_per_actor: float = setting(
+        1.0,
+        _non_negative_float,
+        "CPUs each Ray actor reserves",
+        metavar="C",
+        command_aliases=("--cpus-per-actor",),
+        group="execute",
+    )
+    ray_max_retries: int = setting(
+        3,
+        _non_negative_int,
+        "times Ray restarts a dead actor and retries its block",
+        metavar="N",
+        command_aliases=("--max-retries",),
+        group="execute",
     )
     rootdir: str = "."
 

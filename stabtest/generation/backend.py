@@ -157,3 +157,14 @@ def resolve_backend(name: str, **options: Any) -> Backend:
             "interface (name, fingerprint(), generate(requests))"
         )
     return backend
+
+
+def configured_backend(
+    name: str, model: str | None, options: dict[str, Any], batch_size: int | None
+) -> Backend:
+    """The backend a session's settings (or a plan file's header) describe: `model` and
+    the `--stab-backend-option`s, and for hf the batch size it pads to."""
+    chosen = {"model": model, **options}
+    if name == "hf":
+        chosen.setdefault("batch_size", batch_size)
+    return resolve_backend(name, **chosen)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -29,6 +30,8 @@ class FakeBackend:
         default: str = "I don't know.",
         model: str | None = None,
         context: int | str | None = None,
+        delay: float | str | None = None,
+        record: bool | str = True,
     ):
         if model is not None:  # `--stab-model answers.json`: how plugin tests configure it
             answers = {**load_answers(model), **(answers or {})}
@@ -36,6 +39,11 @@ class FakeBackend:
         self.default = default
         # In words; prompts beyond it are refused, as a model would refuse them.
         self.context = None if context is None else int(context)
+        # Seconds each `generate` call takes, as a model's would: how the tests of a plan's
+        # execution catch a worker mid-block.
+        self.delay = 0.0 if delay is None else float(delay)
+        # `record=false`: keep no prompts (a benchmark's million requests).
+        self.record = str(record).strip().lower() not in {"false", "0", "no"}
         self.calls = 0
         self.prompts_seen: list[str] = []
         self.batches: list[list[GenerationRequest]] = []
@@ -74,8 +82,11 @@ class FakeBackend:
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
         self.calls += 1
-        self.batches.append(list(requests))
-        self.prompts_seen.extend(r.prompt for r in requests)
+        if self.delay:
+            time.sleep(self.delay)
+        if self.record:
+            self.batches.append(list(requests))
+            self.prompts_seen.extend(r.prompt for r in requests)
         return [self.answer(r) for r in requests]
 
 

@@ -67,14 +67,13 @@ class Generator:
     def from_settings(cls, settings: Settings, progress: Progress | None = None) -> Generator:
         """The generator a session's settings describe: backend by name with its options,
         the SQLite cache and lock under the cache dir."""
-        from stabtest.generation.backend import resolve_backend
+        from stabtest.generation.backend import configured_backend
         from stabtest.generation.cache import Cache
 
         def build() -> Backend:
-            options = {"model": settings.model, **settings.backend_options}
-            if settings.backend == "hf":
-                options.setdefault("batch_size", settings.batch_size)
-            return resolve_backend(settings.backend, **options)
+            return configured_backend(
+                settings.backend, settings.model, settings.backend_options, settings.batch_size
+            )
 
         return cls(
             factory=build,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import random
+import time
 from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from stabtest.annotators.base import Judge
     from stabtest.core.ids import CollectMode
     from stabtest.core.settings import Settings
+    from stabtest.session import Session
 
 __all__ = ["stab", "stab_case", "stab_result", "stab_variant"]  # fixtures, found by pytest
 
@@ -258,6 +260,30 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             stab.fingerprint()
         except StabtestError as error:
             raise pytest.UsageError(f"stabtest: {error}") from None
+    if stab.settings.write_plan:
+        _write_plan(session, stab, Path(stab.settings.rootdir, stab.settings.write_plan))
+
+
+def _write_plan(session: pytest.Session, stab: Session, path: Path) -> None:
+    """`--stab-write-plan FILE`: the selected cases' plan, for `stabtest execute`; none
+    when collection failed (a plan missing a suite would look complete)."""
+    from stabtest.core.errors import StabtestError
+    from stabtest.scale.planner import write_session_plan
+
+    if session.testsfailed:
+        raise pytest.UsageError(f"stabtest: no plan written to {path}: collection failed")
+    started = time.perf_counter()
+    try:
+        counts = write_session_plan(stab, path)
+    except StabtestError as error:
+        raise pytest.UsageError(f"stabtest: no plan written to {path}: {error}") from None
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(
+            f"stabtest: wrote the plan {path}: {counts.threads} thread(s), "
+            f"{counts.requests} request(s), {counts.texts} reference text(s) to embed "
+            f"({time.perf_counter() - started:.1f} s)"
+        )
 
 
 class SuiteErrorGuard:

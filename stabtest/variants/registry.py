@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from stabtest.core.plan import GenerationParams, GenerationRequest
+from stabtest.core.plan_file import Thread
 from stabtest.core.suite import Case
 from stabtest.core.variant import Variant, stable_seed
 
@@ -54,30 +55,43 @@ class Registered:
             (variant, sample, request) for variant, sample, _, request in self.threads(seed, answer)
         ]
 
+    def plan_threads(self, seed: int) -> list[Thread]:
+        """The user messages of each (variant, sample) of every non-rejected variant, with
+        its decoding params and seed: what a plan file holds (`core.plan_file`)."""
+        params = GenerationParams.from_sampling(self.case.sampling)
+        return [
+            Thread(
+                variant.messages,
+                params,
+                stable_seed(seed, self.scope, self.case.id, variant.id),
+                sample,
+            )
+            for variant in self.variants
+            if not variant.rejected
+            for sample in range(self.case.sampling.samples)
+        ]
+
     def threads(self, seed: int, answer: AnswerLookup | None = None) -> list[Turned]:
         """(variant, sample, turn, request) of each (variant, sample) thread, turn by turn
         while the answers are known: turn k carries the thread's turns 0..k-1 and their
         answers as history, so it can be asked only once `answer` knows turn k-1's. A
         single-turn case has one turn per thread and needs no answers."""
-        params = GenerationParams.from_sampling(self.case.sampling)
+        variants = [v for v in self.variants if not v.rejected]
+        samples = self.case.sampling.samples
         out: list[Turned] = []
-        for variant in self.variants:
-            if variant.rejected:
-                continue
-            request_seed = stable_seed(seed, self.scope, self.case.id, variant.id)
-            for sample in range(self.case.sampling.samples):
-                history: tuple[tuple[str, str], ...] = ()
-                for turn, message in enumerate(variant.messages):
-                    request = GenerationRequest(message, params, request_seed, sample, history)
-                    out.append((variant, sample, turn, request))
-                    said = (
-                        answer(request)
-                        if answer is not None and turn + 1 < len(variant.messages)
-                        else None
-                    )
-                    if said is None:
-                        break
-                    history += ((message, said),)
+        for index, thread in enumerate(self.plan_threads(seed)):
+            variant, answers = variants[index // samples], list[str]()
+            for turn in range(len(thread.messages)):
+                request = thread.request(answers)
+                out.append((variant, thread.sample, turn, request))
+                said = (
+                    answer(request)
+                    if answer is not None and turn + 1 < len(thread.messages)
+                    else None
+                )
+                if said is None:
+                    break
+                answers.append(said)
         return out
 
     def complete(self, threads: Sequence[Turned]) -> bool:

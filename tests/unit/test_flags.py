@@ -86,10 +86,13 @@ def test_the_command_and_the_plugin_share_each_flags_dest_and_spelling() -> None
     }
     explore = stab_flags(command_parser("explore"))
     remediate = stab_flags(command_parser("remediate"))
+    execute = stab_flags(command_parser("execute"))
     assert explore.items() <= pytest_dests.items()
     assert remediate.items() <= pytest_dests.items()
-    # between them, every pytest flag but --stab-remediate (a run's switch) is a command's
-    assert set(pytest_dests) - set(explore) - set(remediate) == {"--stab-remediate"}
+    assert execute.items() <= pytest_dests.items()
+    # between them, every pytest flag but a run's own switches is a command's
+    left = set(pytest_dests) - set(explore) - set(remediate) - set(execute)
+    assert left == {"--stab-remediate", "--stab-write-plan"}
 
 
 COMMANDS = [

@@ -1,0 +1,224 @@
+"""`stabtest execute`: stream a plan file's blocks to workers and fill the cache.
+
+The driver reads the plan a block at a time, follows each thread through the cache
+(`resolve_cached`: nothing already answered is asked again, so an interrupted execution
+resumes where it stopped), hands what is left to the workers and stores each block as it
+comes back, before reading more than the workers can hold. Its memory is a few blocks,
+whatever the plan's size. The answers, then the plan's reference texts, are embedded in
+chunks by the judges' embedder and stored too: the run that follows finds every answer
+and every vector in the cache and only judges and gates.
+
+A failing worker (the backend raised, Ray gave up on an actor) stops the reading; what is
+in flight is still stored, then the error is raised saying that a rerun resumes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from stabtest.core.errors import StabtestError
+from stabtest.core.plan_file import PlanHeader, blocks, iter_plan, read_counts, read_header
+from stabtest.core.progress import Progress
+from stabtest.generation.cache import Cache
+from stabtest.generation.threads import Block, Pending, resolve_cached
+from stabtest.scale.workers import Handle, LocalWorkers, WorkerFailed, Workers
+
+if TYPE_CHECKING:
+    from stabtest.core.settings import Settings
+
+EMBED_CHUNK = 2048
+"""Texts per embedding task: large enough to batch well, small enough to stream."""
+
+
+class ExecuteError(StabtestError):
+    """A worker failed; what was answered before is stored, and a rerun resumes."""
+
+
+@dataclass
+class ExecuteSummary:
+    """What an execution did, for the terminal table and `--json`."""
+
+    plan: str
+    engine: str
+    workers: int
+    threads: int = 0
+    requests: int = 0
+    """In the plan: every turn of every thread."""
+    cached: int = 0
+    """Answers found in the cache (a rerun: all of them)."""
+    generated: int = 0
+    refused: int = 0
+    """Prompts the backend refuses (beyond its context): the run reports them."""
+    embedded: int = 0
+    embeddings_cached: int = 0
+    seconds: float = 0.0
+    worker_seconds: float = 0.0
+    """Time the workers spent answering, summed (above `seconds` when they overlap)."""
+
+    @property
+    def requests_per_second(self) -> float:
+        """Answers generated per second of the whole execution."""
+        return self.generated / self.seconds if self.seconds > 0 else 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        data: dict[str, object] = asdict(self)
+        data["seconds"] = round(self.seconds, 3)
+        data["worker_seconds"] = round(self.worker_seconds, 3)
+        data["requests_per_second"] = round(self.requests_per_second, 1)
+        return data
+
+
+class _Driver:
+    """One execution's state: the cache, the work in flight, the texts to embed."""
+
+    def __init__(
+        self,
+        header: PlanHeader,
+        workers: Workers,
+        cache: Cache,
+        summary: ExecuteSummary,
+        progress: Progress | None,
+    ):
+        self.header = header
+        self.workers = workers
+        self.cache = cache
+        self.summary = summary
+        self.progress = progress
+        self.in_flight: dict[Handle, Sequence[str] | None] = {}
+        """Handle -> the texts it embeds (None: a block of threads)."""
+        self.texts: dict[str, None] = {}
+        self.embedder_fingerprint: str | None = None
+        self.errors: list[str] = []
+
+    def submit_block(self, pending: Sequence[Pending]) -> None:
+        self.in_flight[self.workers.answer(pending)] = None
+        self._keep_within_capacity()
+
+    def queue_texts(self, texts: Iterable[str], *, flush: bool = False) -> None:
+        """Embed texts in chunks; each chunk skips what the cache holds already."""
+        self.texts.update(dict.fromkeys(texts))
+        while len(self.texts) >= EMBED_CHUNK or (flush and self.texts):
+            chunk = list(self.texts)[:EMBED_CHUNK]
+            for text in chunk:
+                del self.texts[text]
+            if self.embedder_fingerprint is None:
+                self.embedder_fingerprint = self.workers.embedder_fingerprint()
+            stored = self.cache.get_embeddings(self.embedder_fingerprint, chunk)
+            self.summary.embeddings_cached += len(stored)
+            missing = [text for text in chunk if text not in stored]
+            if missing:
+                self.in_flight[self.workers.embed(missing)] = missing
+                self._keep_within_capacity()
+
+    def _keep_within_capacity(self) -> None:
+        while len(self.in_flight) > self.workers.capacity:
+            self.collect_one()
+
+    def collect_one(self) -> None:
+        """Store the first result to finish; a failed one is noted, not raised, so
+        the rest in flight is still stored."""
+        try:
+            handle, result = self.workers.wait(list(self.in_flight))
+        except WorkerFailed as failed:
+            self.in_flight.pop(failed.handle, None)
+            self.errors.append(failed.reason)
+            return
+        texts = self.in_flight.pop(handle)
+        if texts is None:
+            assert isinstance(result, Block)
+            self._store_block(result)
+        else:
+            assert not isinstance(result, Block)
+            assert self.embedder_fingerprint is not None
+            self.cache.put_embeddings(
+                self.embedder_fingerprint, dict(zip(texts, result, strict=True))
+            )
+            self.summary.embedded += len(texts)
+            self.report("embedding", self.summary.embedded)
+
+    def _store_block(self, block: Block) -> None:
+        self.cache.put_many(block.rows, self.header.fingerprint)
+        self.summary.generated += len(block.rows)
+        self.summary.refused += len(block.refused)
+        self.summary.worker_seconds += block.seconds
+        if block.error is not None:
+            self.errors.append(block.error)
+        self.report("generating", self.summary.cached + self.summary.generated)
+        self.queue_texts(text for _, _, text in block.rows)
+
+    def report(self, stage: str, done: int) -> None:
+        if self.progress is not None:
+            total = self.summary.requests if stage == "generating" else done
+            self.progress(stage, min(done, total), total)
+
+    def drain(self) -> None:
+        while self.in_flight:
+            self.collect_one()
+
+
+def start_workers(header: PlanHeader, settings: Settings) -> Workers:
+    """The engine `--engine` names, holding the plan's backend."""
+    if settings.engine == "ray":
+        from stabtest.scale.ray_workers import RayWorkers
+
+        return RayWorkers(header, settings)
+    return LocalWorkers(header, settings.batch_size)
+
+
+def execute_plan(
+    path: Path,
+    workers: Workers,
+    *,
+    engine: str,
+    block_size: int,
+    cache_path: Path | None = None,
+    progress: Progress | None = None,
+    header: PlanHeader | None = None,
+) -> ExecuteSummary:
+    """Answer and embed everything `path` plans that the cache lacks; returns the counts.
+    `cache_path`: the cache file (default: the one under the plan's cache dir); `header`:
+    the plan's, with the caller's changes (the workers were built from it)."""
+    header = header or read_header(path)
+    counts = read_counts(path)
+    summary = ExecuteSummary(
+        str(path),
+        engine,
+        workers.size,
+        threads=counts.threads,
+        requests=counts.requests,
+    )
+    started = time.perf_counter()
+    cache = Cache(cache_path or Path(header.cache_dir) / "cache.sqlite")
+    driver = _Driver(header, workers, cache, summary, progress)
+    try:
+        for threads, texts in blocks(iter_plan(path), block_size):
+            if driver.errors:
+                break
+            pending, found = resolve_cached(threads, header.fingerprint, cache.get_many)
+            summary.cached += len(found)
+            if pending:
+                driver.submit_block(pending)
+            else:
+                driver.report("generating", summary.cached + summary.generated)
+            driver.queue_texts([*found.values(), *texts])
+        driver.drain()
+        if not driver.errors:
+            driver.queue_texts((), flush=True)
+            driver.drain()
+    finally:
+        try:
+            driver.drain()  # an interrupt or a bad plan line: store what is in flight
+        finally:
+            summary.seconds = time.perf_counter() - started
+            cache.close()
+    if driver.errors:
+        raise ExecuteError(
+            f"executing {path} failed: {driver.errors[0]}; the {summary.generated} answers "
+            f"generated before it are stored in {cache.path}: run `stabtest execute` again "
+            "to resume (nothing answered is asked again)"
+        )
+    return summary
