@@ -132,7 +132,7 @@ def execute(project: Path, engine: str) -> dict[str, Any]:
     _, out, err = run(command, project)
     summary = json.loads(out)
     memory = json.loads(err.strip().splitlines()[-1])
-    return {"engine": engine, **summary, **memory}
+    return {**summary, **memory, "engine": engine}
 
 
 def judge(project: Path, variants: int) -> dict[str, Any]:

@@ -23,9 +23,12 @@ from stabtest.core.suite import Case, CaseDefaults, Suite
 
 SUITE_KEYS = {"suite", "description", "defaults", "cases", "collect"}
 MAX_NODES = 100_000
-"""How many YAML nodes a suite may expand to once aliases are followed: far above any
-real suite (a thousand cases are about 20,000), far below an alias bomb ("billion
-laughs"), which would otherwise exhaust memory and take the other suites down with it."""
+"""How many YAML nodes a suite may expand to once aliases are followed, at least: far
+below an alias bomb ("billion laughs"), which would otherwise exhaust memory and take the
+other suites down with it. A thousand cases are about 20,000."""
+MAX_EXPANSION = 10
+"""...or this many times the nodes the file itself writes: a suite of 50,000 cases, with
+no alias at all, is large, not a bomb (its memory is its file's)."""
 MAX_DEPTH = 100
 """How deeply values may nest; a suite needs five levels."""
 Loc = tuple[str | int, ...]
@@ -91,18 +94,21 @@ class _Reader:
         self._merging: set[int] = set()
         self._measured: dict[int, tuple[int, int]] = {}  # id -> (nodes, height), capped
         self._open: set[int] = set()
+        self.limit = MAX_NODES
 
     def fail(self, node: yaml.Node, loc: Loc, message: str) -> SuiteError:
         return SuiteError(self.path, message, line=_line(node), key=_dotted(loc) or None)
 
     def read(self, root: yaml.Node) -> Any:
-        if self._measure(root, (), 0)[0] > MAX_NODES:
+        self.limit = max(MAX_NODES, MAX_EXPANSION * _written(root))
+        if self._measure(root, (), 0)[0] > self.limit:
             node, loc = self._bomb(root, ())
             raise self.fail(
                 node,
                 loc,
-                f"aliases expand to more than {MAX_NODES:,} YAML nodes from here "
-                "(an alias bomb?); a suite is limited to that many",
+                f"aliases expand to more than {self.limit:,} YAML nodes from here "
+                f"(an alias bomb?); a suite may expand to {MAX_NODES:,} nodes, or to "
+                f"{MAX_EXPANSION} times the nodes it writes",
             )
         return self._build(root, ())
 
@@ -187,7 +193,7 @@ class _Reader:
             for part, child in self._children(node, loc):
                 child_nodes, child_height = self._measure(child, (*loc, part), depth + 1)
                 key = 1 if isinstance(part, str) else 0
-                nodes = min(nodes + key + child_nodes, MAX_NODES + 1)
+                nodes = min(nodes + key + child_nodes, self.limit + 1)
                 height = max(height, child_height + 1)
             self._open.discard(id(node))
             known = (nodes, height)
@@ -197,9 +203,9 @@ class _Reader:
         return known
 
     def _bomb(self, node: yaml.Node, loc: Loc) -> tuple[yaml.Node, Loc]:
-        """The innermost node that alone expands beyond MAX_NODES: where the blow-up is."""
+        """The innermost node that alone expands beyond the limit: where the blow-up is."""
         for part, child in self._children(node, loc):
-            if self._measured[id(child)][0] > MAX_NODES:
+            if self._measured[id(child)][0] > self.limit:
                 return self._bomb(child, (*loc, part))
         return node, loc
 
@@ -482,3 +488,19 @@ def dump_suite(
     text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
     parse_suite(text, f"<{suite_name}>")
     return text
+
+
+def _written(root: yaml.Node) -> int:
+    """The nodes the file writes, each once however many aliases point at it."""
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            stack.extend(part for pair in node.value for part in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return len(seen)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -39,6 +39,15 @@ class GenerationParams:
     def greedy(self) -> bool:
         return self.temperature == 0.0
 
+    def as_dict(self) -> dict[str, object]:
+        """`dataclasses.asdict`, without its deep copy of four scalars: a key is made
+        several times per request, and at a million requests that copy was half the time
+        of executing a plan."""
+        return {name: getattr(self, name) for name in _PARAM_NAMES}
+
+
+_PARAM_NAMES = tuple(f.name for f in fields(GenerationParams))
+
 
 SAMPLED_KEY_VERSION = 2
 """In the cache key of sampled requests only. Version 2: a sampled answer depends on its
@@ -61,7 +70,7 @@ class GenerationRequest:
     message. Part of the key only when present, so single-turn keys never moved."""
 
     def key(self, fingerprint: str) -> str:
-        fields: list[object] = [fingerprint, self.prompt, asdict(self.params), 0, 0]
+        fields: list[object] = [fingerprint, self.prompt, self.params.as_dict(), 0, 0]
         if not self.params.greedy:
             fields[3:] = [self.seed, self.sample, SAMPLED_KEY_VERSION]
         if self.history:

@@ -61,7 +61,7 @@ class Thread:
         """Equal for threads that get the same answers: a greedy decode ignores seed and
         sample, as its cache keys do."""
         sampled = [] if self.params.greedy else [self.seed, self.sample]
-        payload = json.dumps([self.messages, asdict(self.params), sampled], sort_keys=True)
+        payload = json.dumps([self.messages, self.params.as_dict(), sampled], sort_keys=True)
         return hashlib.blake2b(payload.encode(), digest_size=16).digest()
 
 
@@ -111,7 +111,7 @@ def write_plan(
                 _line(
                     {
                         "m": list(thread.messages),
-                        "p": asdict(thread.params),
+                        "p": thread.params.as_dict(),
                         "s": thread.seed,
                         "n": thread.sample,
                     }

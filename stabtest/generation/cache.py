@@ -15,7 +15,6 @@ import sqlite3
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -224,7 +223,7 @@ class Cache:
                 key,
                 fingerprint,
                 transcript(request),  # a conversation's turn: the whole conversation
-                json.dumps(asdict(request.params), sort_keys=True),
+                json.dumps(request.params.as_dict(), sort_keys=True),
                 request.seed,
                 request.sample,
                 text,

@@ -52,13 +52,17 @@ class Block:
 
 def _turns(
     pending: Iterable[Pending], fingerprint: str
-) -> tuple[list[Pending], dict[str, GenerationRequest]]:
-    """The pending threads with a turn to ask, and those turns' requests by key."""
-    asking = [p for p in pending if not p.done]
-    requests = {}
-    for p in asking:
-        request = p.next_request()
-        requests[request.key(fingerprint)] = request
+) -> tuple[list[tuple[Pending, str]], dict[str, GenerationRequest]]:
+    """The pending threads with a turn to ask, each with that turn's key, and the turns'
+    requests by key (each key made once: it hashes the whole history)."""
+    asking: list[tuple[Pending, str]] = []
+    requests: dict[str, GenerationRequest] = {}
+    for p in pending:
+        if not p.done:
+            request = p.next_request()
+            key = request.key(fingerprint)
+            asking.append((p, key))
+            requests[key] = request
     return asking, requests
 
 
@@ -76,8 +80,8 @@ def resolve_cached(
         known = lookup(list(requests))
         found.update(known)
         pending = []
-        for p in asking:
-            text = known.get(p.next_request().key(fingerprint))
+        for p, key in asking:
+            text = known.get(key)
             if text is None:
                 settled.append(p)
             else:
@@ -107,10 +111,6 @@ def answer_pending(
             block.error = f"{type(error).__name__}: {error}"
             break
         block.rows += [(key, requests[key], text) for key, text in texts.items()]
-        pending = [
-            Pending(p.thread, (*p.answers, texts[key]))
-            for p in asking
-            if (key := p.next_request().key(fingerprint)) in texts
-        ]
+        pending = [Pending(p.thread, (*p.answers, texts[key])) for p, key in asking if key in texts]
     block.seconds = time.perf_counter() - started
     return block

@@ -181,6 +181,16 @@ def test_shared_anchors_well_below_the_limit_load() -> None:
     assert len(suite.cases) == 201 and len(suite.cases[-1].tags) == 100  # 20,100 tags
 
 
+def test_a_large_suite_without_aliases_is_large_not_a_bomb() -> None:
+    cases = "".join(
+        f"  - id: c{i}\n    prompt: Question {i}?\n    reference: answer\n"
+        f"    paraphrases: [Question {i} again?, Once more, question {i}?]\n"
+        for i in range(12_000)
+    )  # about 130,000 nodes, all written out
+    suite = parse_suite(f"collect: per-case\ncases:\n{cases}", PATH)
+    assert len(suite.cases) == 12_000
+
+
 def test_a_file_that_is_not_utf8_names_the_line_of_the_bad_byte(tmp_path: Path) -> None:
     path = tmp_path / "latin1.yaml"
     path.write_bytes("cases:\n  - id: caf\n    prompt: Caf\u00e9?\n".encode("latin-1"))

@@ -137,3 +137,12 @@ def test_a_failing_backend_ends_the_block_with_what_was_answered() -> None:
     block = answer_pending(backend, backend.fingerprint(), [Pending(CONVERSATION)], None)
     assert block.error == "RuntimeError: the GPU fell over"
     assert [text for *_, text in block.rows] == ["Paris."]
+
+
+def test_the_params_dict_in_every_key_is_the_dataclass_dict() -> None:
+    from dataclasses import asdict
+
+    params = GenerationParams(
+        temperature=0.3, top_p=0.9, max_new_tokens=7, system_prompt="Be brief."
+    )
+    assert params.as_dict() == asdict(params)  # the cache keys did not move
