@@ -8,7 +8,7 @@ measured in one run on this machine.
           cases of 10 variants, 10 samples each): seconds, and seconds per 1,000 variants.
 (execute) `stabtest execute` of that plan with `--engine local`, `--engine ray --actors 1`
           and `--actors 2`, each into an empty cache, each in its own process: requests
-          per second and the driver's peak RSS (`ru_maxrss`; Ray's actors live in their own
+          per second and the driver's peak RSS (VmHWM; Ray's actors live in their own
           processes). Flat from 100k to 1M is the target: the driver streams blocks.
 (judge)   the cached judging pass: `pytest` on a suite of `--judge-variants` variants
           whose answers `stabtest execute` already stored (nothing generated, checked in
@@ -43,12 +43,15 @@ ROOT = Path(__file__).resolve().parents[1]
 TRUTHFULQA = ROOT.parent / "shared" / "data" / "TruthfulQA.csv"
 ENV = {k: v for k, v in os.environ.items() if k not in {"PYTHONDONTWRITEBYTECODE", "RAY_ADDRESS"}}
 ENV["TOKENIZERS_PARALLELISM"] = "false"
+# The driver's peak RSS is its own VmHWM: `ru_maxrss` would not do, since Linux carries
+# the parent's RSS at fork into the child's (this script's, after writing a large suite).
 CHILD = """
-import json, resource, sys
+import json, sys
 from stabtest.cli import main
 status = main(sys.argv[1:])
-print(json.dumps({"maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}),
-      file=sys.stderr)
+with open("/proc/self/status") as status_file:
+    hwm = next(line for line in status_file if line.startswith("VmHWM:"))
+print(json.dumps({"maxrss_mb": int(hwm.split()[1]) / 1024}), file=sys.stderr)
 sys.exit(status)
 """
 ENGINES = {
@@ -217,7 +220,10 @@ def main() -> None:
     print_tables(results)
     out = ROOT / "reports" / "benchmarks" / "scale.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
+    # the parts not run this time keep their figures from an earlier run
+    earlier = json.loads(out.read_text()) if out.exists() else {}
+    ran = {k: v for k, v in results.items() if v}
+    out.write_text(json.dumps({**earlier, **ran}, indent=2))
     print(f"figures: {out}")
 
 
