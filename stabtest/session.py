@@ -109,25 +109,33 @@ class Session:
             self._embedder = CachedEmbedder(resolve_embedder(self.settings.embedder), cache)
         return self._embedder
 
-    @cached_property
-    def judge_generator(self) -> Generator:
-        """The LLM judge's model: the model under test unless `judge_backend` or
-        `judge_model` names another (a small model is best judged by a stronger one)."""
+    @property
+    def judge_settings(self) -> Settings:
+        """The settings of the LLM judge's model: the run's own, or with the backend and
+        model `judge_backend` / `judge_model` name (another backend takes no options)."""
         settings = self.settings
         if settings.judge_backend is None and settings.judge_model is None:
-            return self.generator
+            return settings
         from dataclasses import replace
-
-        from stabtest.generation.generator import Generator
 
         backend = settings.judge_backend or settings.backend
         same = backend == settings.backend
-        judge = replace(
+        return replace(
             settings,
             backend=backend,
             model=settings.judge_model if settings.judge_model is not None else settings.model,
             backend_options=settings.backend_options if same else {},
         )
+
+    @cached_property
+    def judge_generator(self) -> Generator:
+        """The LLM judge's model: the model under test unless `judge_backend` or
+        `judge_model` names another (a small model is best judged by a stronger one)."""
+        judge = self.judge_settings
+        if judge is self.settings:
+            return self.generator
+        from stabtest.generation.generator import Generator
+
         return Generator.from_settings(judge, self.progress)
 
     @cached_property

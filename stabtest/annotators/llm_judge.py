@@ -57,6 +57,7 @@ from dataclasses import dataclass
 
 from stabtest.annotators.base import Aspect, CaseEvidence
 from stabtest.core.plan import Generate, GenerationParams, GenerationRequest
+from stabtest.core.plan_file import Grading
 from stabtest.core.results import Vote, VoteOutcome
 from stabtest.core.suite import Case
 
@@ -133,16 +134,29 @@ def parse_judgement(text: str) -> Judgement:
 def judge_prompt(case: Case, answer: str, history: Sequence[tuple[str, str]] = ()) -> str:
     """The user message asking whether one answer agrees with the case's reference; in a
     conversation, the exchanges before the question come first (its "it" may need them)."""
+    return grading_prompt(
+        Grading(case.prompt, case.reference or "", tuple(case.aliases), tuple(case.incorrect)),
+        answer,
+        history,
+    )
+
+
+def grading_prompt(grading: Grading, answer: str, history: Sequence[tuple[str, str]] = ()) -> str:
+    """`judge_prompt` from the parts of the case it reads: what `stabtest execute` has
+    (a plan file's grading lines) where the case itself is not."""
     lines: list[str] = []
     if history:
         lines.append("Conversation so far:")
         for user, said in history:
             lines += [f"User: {_flat(user)}", f"Assistant: {_flat(said)}"]
-    lines += [f"Question: {' '.join(case.prompt.split())}", f"Reference answer: {case.reference}"]
-    if case.aliases:
-        lines.append("Also correct: " + "; ".join(case.aliases))
-    if case.incorrect:
-        lines.append("Known wrong answers: " + "; ".join(case.incorrect))
+    lines += [
+        f"Question: {' '.join(grading.question.split())}",
+        f"Reference answer: {grading.reference}",
+    ]
+    if grading.aliases:
+        lines.append("Also correct: " + "; ".join(grading.aliases))
+    if grading.incorrect:
+        lines.append("Known wrong answers: " + "; ".join(grading.incorrect))
     lines.append(f"Answer to grade: {_flat(answer)}")
     lines.append("")
     lines.append(

@@ -76,6 +76,10 @@ def _summary_table(summary: ExecuteSummary) -> str:
         ["answers generated", summary.generated],
         ["prompts refused", summary.refused],
         ["texts embedded (found in cache)", f"{summary.embedded} ({summary.embeddings_cached})"],
+        [
+            "answers graded by the LLM judge (found in cache)",
+            f"{summary.graded} ({summary.grades_cached}) of {summary.gradings}",
+        ],
         ["seconds", f"{summary.seconds:.2f}"],
         ["generated / s", f"{summary.requests_per_second:.1f}"],
     ]
@@ -88,7 +92,7 @@ def _terminal_progress(stage: str, done: int, total: int) -> None:
 
 def _execute(args: argparse.Namespace, rest: list[str]) -> int:
     from stabtest.core.plan_file import read_header
-    from stabtest.scale.execute import execute_plan, start_workers
+    from stabtest.scale.execute import run_plan
 
     settings = command_settings(args)
     path = Path(args.plan)
@@ -97,19 +101,9 @@ def _execute(args: argparse.Namespace, rest: list[str]) -> int:
     cache_path = settings.cache_path / "cache.sqlite" if given_cache else None
     progress = _terminal_progress if not args.json and sys.stderr.isatty() else None
 
-    workers = start_workers(header, settings)
     try:
-        summary = execute_plan(
-            path,
-            workers,
-            engine=settings.engine,
-            block_size=settings.block_size,
-            cache_path=cache_path,
-            progress=progress,
-            header=header,
-        )
+        summary = run_plan(path, settings, header=header, cache_path=cache_path, progress=progress)
     finally:
-        workers.close()
         if progress is not None:
             print(file=sys.stderr)
     print(json.dumps(summary.as_dict(), indent=2) if args.json else _summary_table(summary))

@@ -10,7 +10,10 @@ finds every answer in the cache. A single-turn case is a thread of one turn.
 
 The file is JSON lines, written as a stream and renamed into place when complete: a
 header (the model's fingerprint and how to build its backend), one line per thread, one
-per text to embed besides the answers (references), and a trailer with the counts. A
+per text to embed besides the answers (references), one per case turn the LLM judge
+grades (`GradingWork`: the case's question, reference and known answers with the threads
+whose answers it grades, so an executor can ask the judge once the answers are in), and
+a trailer with the counts. A
 reader streams it in blocks, so a plan of a million requests never sits in memory; a
 file without its trailer was cut short and is refused, naming the file.
 """
@@ -66,6 +69,28 @@ class Thread:
 
 
 @dataclass(frozen=True)
+class Grading:
+    """What the LLM judge reads of a case (turn): the question, the reference and the
+    answers known to be right or wrong."""
+
+    question: str
+    reference: str
+    aliases: tuple[str, ...] = ()
+    incorrect: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class GradingWork:
+    """One case turn to grade: turn `turn`'s answer of each thread, asked of the judge
+    with `params` (the judge's requests are known once those answers are)."""
+
+    grading: Grading
+    turn: int
+    params: GenerationParams
+    threads: tuple[Thread, ...]
+
+
+@dataclass(frozen=True)
 class PlanHeader:
     """What an executor needs besides the threads: the model and where answers go."""
 
@@ -77,6 +102,23 @@ class PlanHeader:
     cache_dir: str = ".stabtest"
     """Absolute: the executor may run from another directory."""
     seed: int = 0
+    judge: dict[str, Any] | None = None
+    """The LLM judge's model (fingerprint, backend, model, backend_options) when the plan
+    holds grading work; None when no selected case is graded."""
+
+    def judge_header(self) -> PlanHeader | None:
+        """A header for the judge's model: its workers answer the grading requests."""
+        if self.judge is None:
+            return None
+        return PlanHeader(
+            fingerprint=str(self.judge["fingerprint"]),
+            backend=str(self.judge["backend"]),
+            model=self.judge.get("model"),
+            backend_options=dict(self.judge.get("backend_options") or {}),
+            embedder=self.embedder,
+            cache_dir=self.cache_dir,
+            seed=self.seed,
+        )
 
 
 @dataclass(frozen=True)
@@ -86,19 +128,34 @@ class PlanCounts:
     threads: int = 0
     requests: int = 0
     texts: int = 0
+    gradings: int = 0
+    """Answers the LLM judge grades (one request each, before deduplication)."""
 
 
 def _line(data: object) -> bytes:
     return (json.dumps(data, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
 
 
+def _thread_line(thread: Thread) -> dict[str, Any]:
+    return {
+        "m": list(thread.messages),
+        "p": thread.params.as_dict(),
+        "s": thread.seed,
+        "n": thread.sample,
+    }
+
+
 def write_plan(
-    path: Path, header: PlanHeader, threads: Iterable[Thread], texts: Iterable[str] = ()
+    path: Path,
+    header: PlanHeader,
+    threads: Iterable[Thread],
+    texts: Iterable[str] = (),
+    gradings: Iterable[GradingWork] = (),
 ) -> PlanCounts:
     """Stream the plan to `path` (atomically): threads deduplicated by `identity`, in
-    first-seen order, then the texts to embed, deduplicated."""
+    first-seen order, then the texts to embed, deduplicated, then the grading work."""
     seen: set[bytes] = set()
-    counts = {"threads": 0, "requests": 0, "texts": 0}
+    counts = {"threads": 0, "requests": 0, "texts": 0, "gradings": 0}
     with atomic_writer(path) as out:
         out.write(_line({"stabtest_plan": PLAN_FORMAT, **asdict(header)}))
         for thread in threads:
@@ -107,19 +164,14 @@ def write_plan(
             seen.add(thread.identity)
             counts["threads"] += 1
             counts["requests"] += len(thread.messages)
-            out.write(
-                _line(
-                    {
-                        "m": list(thread.messages),
-                        "p": thread.params.as_dict(),
-                        "s": thread.seed,
-                        "n": thread.sample,
-                    }
-                )
-            )
+            out.write(_line(_thread_line(thread)))
         for text in dict.fromkeys(texts):
             counts["texts"] += 1
             out.write(_line({"e": text}))
+        for work in gradings:
+            counts["gradings"] += len(work.threads)
+            grading = {**asdict(work.grading), "turn": work.turn, "p": work.params.as_dict()}
+            out.write(_line({"j": grading, "t": [_thread_line(t) for t in work.threads]}))
         out.write(_line({"end": counts}))
     return PlanCounts(**counts)
 
@@ -181,9 +233,25 @@ def _thread(path: Path, number: int, data: dict[str, Any]) -> Thread:
         raise PlanFileError(path, f"bad thread ({error})", number) from None
 
 
-def iter_plan(path: Path) -> Iterator[Thread | str]:
-    """The threads, then the texts to embed, streamed; raises PlanFileError at a bad
-    line, or at the end of a file cut short."""
+def _grading(path: Path, number: int, data: dict[str, Any]) -> GradingWork:
+    try:
+        spec = dict(data["j"])
+        turn, params = int(spec.pop("turn")), GenerationParams(**spec.pop("p"))
+        grading = Grading(
+            str(spec["question"]),
+            str(spec["reference"]),
+            tuple(str(a) for a in spec.get("aliases", ())),
+            tuple(str(x) for x in spec.get("incorrect", ())),
+        )
+        threads = tuple(_thread(path, number, t) for t in data["t"])
+        return GradingWork(grading, turn, params, threads)
+    except (KeyError, TypeError, ValueError) as error:
+        raise PlanFileError(path, f"bad grading ({error})", number) from None
+
+
+def _lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The body's lines (number, object), streamed; raises PlanFileError at a bad line,
+    or at the end of a file cut short."""
     read_header(path)
     with path.open("rb") as handle:
         handle.readline()
@@ -194,12 +262,25 @@ def iter_plan(path: Path) -> Iterator[Thread | str]:
             if "end" in data:
                 ended = True
                 break
-            if "e" in data:
-                yield str(data["e"])
-            else:
-                yield _thread(path, number, data)
+            yield number, data
     if not ended:
         raise PlanFileError(path, "the plan is incomplete (no trailer): write it again", number)
+
+
+def iter_plan(path: Path) -> Iterator[Thread | str]:
+    """The threads, then the texts to embed, streamed (the grading work is skipped)."""
+    for number, data in _lines(path):
+        if "e" in data:
+            yield str(data["e"])
+        elif "j" not in data:
+            yield _thread(path, number, data)
+
+
+def iter_gradings(path: Path) -> Iterator[GradingWork]:
+    """The grading work, streamed (asked once the threads are answered)."""
+    for number, data in _lines(path):
+        if "j" in data:
+            yield _grading(path, number, data)
 
 
 def blocks(items: Iterable[Thread | str], size: int) -> Iterator[tuple[list[Thread], list[str]]]:

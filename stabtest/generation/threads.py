@@ -66,16 +66,17 @@ def _turns(
     return asking, requests
 
 
-def resolve_cached(
+def follow_cached(
     threads: Iterable[Thread], fingerprint: str, lookup: Lookup
 ) -> tuple[list[Pending], dict[str, str]]:
-    """Follow each thread through the cache turn by turn: returns the threads that still
-    need a turn answered (with what is known of them) and the cached answers met on the
-    way (key -> text: the texts to embed)."""
+    """Follow each thread through the cache turn by turn: returns every thread with the
+    answers the cache holds of its first turns (all of them when `done`), and the
+    cached answers met on the way (key -> text: the texts to embed)."""
     found: dict[str, str] = {}
     pending = [Pending(thread) for thread in threads]
     settled: list[Pending] = []
     while pending:
+        settled += [p for p in pending if p.done]
         asking, requests = _turns(pending, fingerprint)
         known = lookup(list(requests))
         found.update(known)
@@ -87,6 +88,14 @@ def resolve_cached(
             else:
                 pending.append(Pending(p.thread, (*p.answers, text)))
     return settled, found
+
+
+def resolve_cached(
+    threads: Iterable[Thread], fingerprint: str, lookup: Lookup
+) -> tuple[list[Pending], dict[str, str]]:
+    """`follow_cached`, keeping only the threads that still need a turn answered."""
+    settled, found = follow_cached(threads, fingerprint, lookup)
+    return [p for p in settled if not p.done], found
 
 
 def answer_pending(

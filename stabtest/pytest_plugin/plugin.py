@@ -281,8 +281,9 @@ def _write_plan(session: pytest.Session, stab: Session, path: Path) -> None:
     if reporter is not None:
         reporter.write_line(
             f"stabtest: wrote the plan {path}: {counts.threads} thread(s), "
-            f"{counts.requests} request(s), {counts.texts} reference text(s) to embed "
-            f"({time.perf_counter() - started:.1f} s)"
+            f"{counts.requests} request(s), {counts.texts} reference text(s) to embed"
+            + (f", {counts.gradings} answer(s) to grade" if counts.gradings else "")
+            + f" ({time.perf_counter() - started:.1f} s)"
         )
 
 

@@ -8,6 +8,12 @@ whatever the plan's size. The answers, then the plan's reference texts, are embe
 chunks by the judges' embedder and stored too: the run that follows finds every answer
 and every vector in the cache and only judges and gates.
 
+When the plan grades answers with the LLM judge, a second pass follows: each graded
+answer, read back from the cache, becomes the judge's request (the prompt the judge
+itself would build), asked of the judge's model through the same workers (or workers of
+its own when it is another model) and stored under its fingerprint, so the run that
+follows asks the judge nothing either.
+
 A failing worker (the backend raised, Ray gave up on an actor) stops the reading; what is
 in flight is still stored, then the error is raised saying that a rerun resumes.
 """
@@ -15,16 +21,25 @@ in flight is still stored, then the error is raised saying that a rerun resumes.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stabtest.core.errors import StabtestError
-from stabtest.core.plan_file import PlanHeader, blocks, iter_plan, read_counts, read_header
+from stabtest.core.plan_file import (
+    GradingWork,
+    PlanHeader,
+    Thread,
+    blocks,
+    iter_gradings,
+    iter_plan,
+    read_counts,
+    read_header,
+)
 from stabtest.core.progress import Progress
 from stabtest.generation.cache import Cache
-from stabtest.generation.threads import Block, Pending, resolve_cached
+from stabtest.generation.threads import Block, Lookup, Pending, follow_cached, resolve_cached
 from stabtest.scale.workers import Handle, LocalWorkers, WorkerFailed, Workers
 
 if TYPE_CHECKING:
@@ -55,6 +70,11 @@ class ExecuteSummary:
     """Prompts the backend refuses (beyond its context): the run reports them."""
     embedded: int = 0
     embeddings_cached: int = 0
+    gradings: int = 0
+    """In the plan: answers the LLM judge grades (before deduplication)."""
+    grades_cached: int = 0
+    graded: int = 0
+    """The judge's requests answered (a rerun: none)."""
     seconds: float = 0.0
     worker_seconds: float = 0.0
     """Time the workers spent answering, summed (above `seconds` when they overlap)."""
@@ -82,7 +102,11 @@ class _Driver:
         cache: Cache,
         summary: ExecuteSummary,
         progress: Progress | None,
+        *,
+        grading: bool = False,
     ):
+        self.grading = grading
+        """Answering the judge's requests: counted as `graded`, not embedded."""
         self.header = header
         self.workers = workers
         self.cache = cache
@@ -142,17 +166,22 @@ class _Driver:
 
     def _store_block(self, block: Block) -> None:
         self.cache.put_many(block.rows, self.header.fingerprint)
-        self.summary.generated += len(block.rows)
         self.summary.refused += len(block.refused)
         self.summary.worker_seconds += block.seconds
         if block.error is not None:
             self.errors.append(block.error)
+        if self.grading:
+            self.summary.graded += len(block.rows)
+            self.report("grading", self.summary.grades_cached + self.summary.graded)
+            return
+        self.summary.generated += len(block.rows)
         self.report("generating", self.summary.cached + self.summary.generated)
         self.queue_texts(text for _, _, text in block.rows)
 
     def report(self, stage: str, done: int) -> None:
         if self.progress is not None:
-            total = self.summary.requests if stage == "generating" else done
+            totals = {"generating": self.summary.requests, "grading": self.summary.gradings}
+            total = totals.get(stage, done)
             self.progress(stage, min(done, total), total)
 
     def drain(self) -> None:
@@ -179,9 +208,10 @@ def execute_plan(
     progress: Progress | None = None,
     header: PlanHeader | None = None,
 ) -> ExecuteSummary:
-    """Answer and embed everything `path` plans that the cache lacks; returns the counts.
-    `cache_path`: the cache file (default: the one under the plan's cache dir); `header`:
-    the plan's, with the caller's changes (the workers were built from it)."""
+    """Answer and embed everything `path` plans that the cache lacks (not the grading:
+    `grade_plan`); returns the counts. `cache_path`: the cache file (default: the one
+    under the plan's cache dir); `header`: the plan's, with the caller's changes (the
+    workers were built from it)."""
     header = header or read_header(path)
     counts = read_counts(path)
     summary = ExecuteSummary(
@@ -190,11 +220,12 @@ def execute_plan(
         workers.size,
         threads=counts.threads,
         requests=counts.requests,
+        gradings=counts.gradings,
     )
-    started = time.perf_counter()
     cache = Cache(cache_path or Path(header.cache_dir) / "cache.sqlite")
     driver = _Driver(header, workers, cache, summary, progress)
-    try:
+
+    def feed() -> None:
         for threads, texts in blocks(iter_plan(path), block_size):
             if driver.errors:
                 break
@@ -208,17 +239,148 @@ def execute_plan(
         driver.drain()
         if not driver.errors:
             driver.queue_texts((), flush=True)
-            driver.drain()
+
+    _drive(path, driver, feed)
+    return summary
+
+
+def _drive(path: Path, driver: _Driver, feed: Callable[[], None]) -> None:
+    """Run `feed`, then store everything in flight, even after an interrupt or a bad
+    plan line; a worker's failure is raised once what was answered is stored."""
+    started = time.perf_counter()
+    try:
+        feed()
     finally:
         try:
-            driver.drain()  # an interrupt or a bad plan line: store what is in flight
+            driver.drain()
         finally:
-            summary.seconds = time.perf_counter() - started
-            cache.close()
+            driver.summary.seconds += time.perf_counter() - started
+            driver.cache.close()
     if driver.errors:
+        summary = driver.summary
+        done = summary.graded if driver.grading else summary.generated
         raise ExecuteError(
-            f"executing {path} failed: {driver.errors[0]}; the {summary.generated} answers "
-            f"generated before it are stored in {cache.path}: run `stabtest execute` again "
+            f"executing {path} failed: {driver.errors[0]}; the {done} answers generated "
+            f"before it are stored in {driver.cache.path}: run `stabtest execute` again "
             "to resume (nothing answered is asked again)"
         )
+
+
+def _grading_blocks(works: Iterable[GradingWork], size: int) -> Iterator[list[GradingWork]]:
+    """Grading work in blocks of about `size` answers to grade."""
+    block: list[GradingWork] = []
+    answers = 0
+    for work in works:
+        block.append(work)
+        answers += len(work.threads)
+        if answers >= size:
+            yield block
+            block, answers = [], 0
+    if block:
+        yield block
+
+
+def grading_threads(works: Iterable[GradingWork], fingerprint: str, lookup: Lookup) -> list[Thread]:
+    """The judge's request for each graded answer the cache holds (under the model's
+    `fingerprint`), as one-turn threads, deduplicated; an answer never generated (a
+    refused prompt) is not graded, as the run does not grade it."""
+    from stabtest.annotators.llm_judge import grading_prompt
+
+    out: dict[bytes, Thread] = {}
+    for work in works:
+        followed, _ = follow_cached(work.threads, fingerprint, lookup)
+        for p in followed:
+            if len(p.answers) <= work.turn:
+                continue
+            turn = work.turn
+            history = tuple(zip(p.thread.messages[:turn], p.answers[:turn], strict=True))
+            ask = Thread((grading_prompt(work.grading, p.answers[turn], history),), work.params)
+            out.setdefault(ask.identity, ask)
+    return list(out.values())
+
+
+def grade_plan(
+    path: Path,
+    workers: Workers,
+    summary: ExecuteSummary,
+    judge: PlanHeader,
+    *,
+    block_size: int,
+    cache_path: Path | None = None,
+    progress: Progress | None = None,
+) -> ExecuteSummary:
+    """Ask the judge's model (`judge`: `PlanHeader.judge_header`; `workers` hold it) for
+    every grading the plan holds and the cache lacks, once `execute_plan` stored the
+    answers (read under the plan's own fingerprint); adds to `summary`."""
+    header = read_header(path)
+    cache = Cache(cache_path or Path(header.cache_dir) / "cache.sqlite")
+    driver = _Driver(judge, workers, cache, summary, progress, grading=True)
+
+    def feed() -> None:
+        for works in _grading_blocks(iter_gradings(path), block_size):
+            if driver.errors:
+                break
+            asks = grading_threads(works, header.fingerprint, cache.get_many)
+            pending, found = resolve_cached(asks, judge.fingerprint, cache.get_many)
+            summary.grades_cached += len(found)
+            if pending:
+                driver.submit_block(pending)
+
+    _drive(path, driver, feed)
     return summary
+
+
+def run_plan(
+    path: Path,
+    settings: Settings,
+    *,
+    header: PlanHeader | None = None,
+    judge: PlanHeader | None = None,
+    cache_path: Path | None = None,
+    progress: Progress | None = None,
+) -> ExecuteSummary:
+    """`stabtest execute`: the plan answered and embedded, then graded, on the engine
+    the settings name. The judge's model shares the workers when it is the model under
+    test, else gets its own once the model's workers are gone (on a GPU cluster both
+    would not fit). `header` / `judge`: the plan's, with the caller's changes."""
+    header = header or read_header(path)
+    judge = judge or header.judge_header()
+    block_size = settings.block_size
+    workers = start_workers(header, settings)
+    try:
+        summary = execute_plan(
+            path,
+            workers,
+            engine=settings.engine,
+            block_size=block_size,
+            cache_path=cache_path,
+            progress=progress,
+            header=header,
+        )
+        if judge is None:
+            return summary
+        if judge.fingerprint == header.fingerprint:
+            return grade_plan(  # the same model: its workers answer the judge too
+                path,
+                workers,
+                summary,
+                header,
+                block_size=block_size,
+                cache_path=cache_path,
+                progress=progress,
+            )
+    finally:
+        workers.close()
+    judging = start_workers(judge, settings)
+    try:
+        return grade_plan(
+            path,
+            judging,
+            summary,
+            judge,
+            block_size=block_size,
+            cache_path=cache_path,
+            progress=progress,
+        )
+    finally:
+        judging.close()

@@ -2,7 +2,8 @@
 machine, actors in their own processes; fake backend, lexical embedder): a session's plan
 answered by Ray actors gives exactly the keys and answers the session's own execution
 stores; an actor killed mid-block is restarted and its block asked again, losing
-nothing; a rerun asks nothing; the command itself starts and stops its own cluster.
+nothing; a rerun asks nothing; the command itself starts and stops its own cluster; the
+LLM judge's requests are answered by actors of the judge's own model.
 
 Without ray installed these tests skip naming the install command; with
 STABTEST_REQUIRE_RAY=1 (CI installs it) they fail instead."""
@@ -192,3 +193,30 @@ def test_the_command_runs_a_plan_on_a_cluster_it_starts(tmp_path: Path) -> None:
     assert summary["generated"] == summary["requests"]
     stored = generations(tmp_path / "by-command" / "cache.sqlite")
     assert stored == generations(tmp_path / "direct" / "cache.sqlite")
+
+
+def test_the_llm_judges_requests_are_answered_by_actors_of_the_judges_model(
+    tmp_path: Path,
+) -> None:
+    """A judge model other than the one under test: the command answers the plan on one
+    set of actors, then the gradings on the judge's own, into the keys the judge uses."""
+    judge = tmp_path / "judge.json"
+    judge.write_text(json.dumps({"answer to grade": "VERDICT: yes\nCONFIDENCE: 90"}))
+    session, plan = project(tmp_path, judges="semantic,reference,llm_judge", judge_model=str(judge))
+    for case in cases():  # the in-process run judges too, asking the judge model
+        outcome = session.outcome("suites/s.yaml", case.id)
+        assert outcome.variants
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    command = [sys.executable, "-m", "stabtest.cli", "execute", str(plan), "--json"]
+    options = ["--engine=ray", "--actors=1", "--cache-dir=by-command"]
+    done = subprocess.run(
+        [*command, *options], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    # every case has a reference: 2 threads x 2 graded turns, 6 sampled answers, 24 more
+    assert summary["gradings"] == 2 * 2 + 6 + 24
+    assert summary["graded"] > 0
+    stored = generations(tmp_path / "by-command" / "cache.sqlite")
+    assert stored == generations(tmp_path / "direct" / "cache.sqlite")
+    assert sum("VERDICT: yes" in text for text in stored.values()) == summary["graded"]

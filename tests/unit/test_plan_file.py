@@ -1,6 +1,7 @@
-"""The plan file: threads round-trip, duplicates go, a cut or bad file is refused naming
-the file (and the line); blocks count a thread's turns; following a conversation through
-the cache; answering what is left, turn by turn, in the session's keys."""
+"""The plan file: threads and grading work round-trip, duplicates go, a cut or bad file
+is refused naming the file (and the line); blocks count a thread's turns; following a
+conversation through the cache; answering what is left, turn by turn, in the session's
+keys; the LLM judge's requests built from cached answers, as the judge builds them."""
 
 from __future__ import annotations
 
@@ -146,3 +147,75 @@ def test_the_params_dict_in_every_key_is_the_dataclass_dict() -> None:
         temperature=0.3, top_p=0.9, max_new_tokens=7, system_prompt="Be brief."
     )
     assert params.as_dict() == asdict(params)  # the cache keys did not move
+
+
+def test_grading_work_round_trips_after_the_threads_and_is_counted(tmp_path: Path) -> None:
+    from stabtest.core.plan_file import Grading, GradingWork, iter_gradings
+
+    thread = Thread(("Capital of Italy?", "And its river?"), SAMPLED, seed=7, sample=2)
+    work = GradingWork(
+        Grading("Capital of Italy?", "Rome", ("Roma",), ("Milan",)), 0, GREEDY, (thread,)
+    )
+    judged = PlanHeader("fake:1", "fake", None, judge={"fingerprint": "fake:2", "backend": "fake"})
+    path = tmp_path / "plan.jsonl"
+    counts = write_plan(path, judged, [thread], ["Rome"], [work, work])
+    assert counts.gradings == 2
+    assert list(iter_plan(path)) == [thread, "Rome"]  # the threads' pass skips gradings
+    assert list(iter_gradings(path)) == [work, work]
+    judge = read_header(path).judge_header()
+    assert judge is not None and (judge.fingerprint, judge.backend) == ("fake:2", "fake")
+    assert HEADER.judge_header() is None
+
+    lines = path.read_text().splitlines(keepends=True)
+    bad = lines[-2].replace('"turn": 0', '"turn": "x"')
+    (tmp_path / "bad.jsonl").write_text("".join(lines[:-2]) + bad + lines[-1])
+    with pytest.raises(PlanFileError, match=r"bad.jsonl:5: bad grading"):
+        list(iter_gradings(tmp_path / "bad.jsonl"))
+
+
+def test_the_grading_prompt_is_the_judges_own_prompt() -> None:
+    from stabtest.annotators.llm_judge import grading_prompt, judge_prompt
+    from stabtest.core.plan_file import Grading
+    from stabtest.core.suite import Case
+
+    case = Case(
+        id="c",
+        prompt="Capital  of Italy?",
+        reference="Rome",
+        aliases=("Roma",),
+        incorrect=("Milan",),
+    )
+    history = (("Hi", "Hello."),)
+    grading = Grading(case.prompt, "Rome", case.aliases, case.incorrect)
+    assert grading_prompt(grading, "It is Rome.", history) == judge_prompt(
+        case, "It is Rome.", history
+    )
+
+
+def test_grading_threads_ask_the_judge_about_each_cached_answer_once() -> None:
+    from stabtest.annotators.llm_judge import JUDGE_PARAMS, grading_prompt
+    from stabtest.core.plan_file import Grading, GradingWork
+    from stabtest.scale.execute import grading_threads
+
+    chat = Thread(("Capital of France?", "Remind me?"), GREEDY)
+    other = Thread(("Which city is the capital of France?", "Remind me?"), GREEDY)
+    unanswered = Thread(("Never asked?", "Remind me?"), GREEDY)
+    answers = {
+        chat.request([]).key("fp"): "Paris.",
+        chat.request(["Paris."]).key("fp"): "Paris!",
+        other.request([]).key("fp"): "Paris.",
+        other.request(["Paris."]).key("fp"): "Paris!",
+    }
+    grading = Grading("Capital of France?", "Paris")
+    first = GradingWork(grading, 0, JUDGE_PARAMS, (chat, other, unanswered))
+    second = GradingWork(grading, 1, JUDGE_PARAMS, (chat, other, unanswered))
+    asks = grading_threads(
+        [first, second], "fp", lambda keys: {k: answers[k] for k in keys if k in answers}
+    )
+    prompts = [t.messages[0] for t in asks]
+    assert prompts == [
+        grading_prompt(grading, "Paris."),  # both threads' turn 0 said it: asked once
+        grading_prompt(grading, "Paris!", (("Capital of France?", "Paris."),)),
+        grading_prompt(grading, "Paris!", (("Which city is the capital of France?", "Paris."),)),
+    ]
+    assert all(t.params == JUDGE_PARAMS for t in asks)
