@@ -81,7 +81,7 @@ def _summary_table(summary: ExecuteSummary) -> str:
             f"{summary.graded} ({summary.grades_cached}) of {summary.gradings}",
         ],
         ["seconds", f"{summary.seconds:.2f}"],
-        ["generated / s", f"{summary.requests_per_second:.1f}"],
+        ["requests answered / s", f"{summary.requests_per_second:.1f}"],
     ]
     return tabulate([[str(c) for c in row] for row in rows], tablefmt="plain")
 

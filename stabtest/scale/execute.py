@@ -81,8 +81,10 @@ class ExecuteSummary:
 
     @property
     def requests_per_second(self) -> float:
-        """Answers generated per second of the whole execution."""
-        return self.generated / self.seconds if self.seconds > 0 else 0.0
+        """Requests answered (the model's and the LLM judge's) per second of the whole
+        execution."""
+        answered = self.generated + self.graded
+        return answered / self.seconds if self.seconds > 0 else 0.0
 
     def as_dict(self) -> dict[str, object]:
         data: dict[str, object] = asdict(self)
