@@ -65,6 +65,24 @@ def _with_overrides(header: PlanHeader, args: argparse.Namespace, settings: Sett
     return replace(header, **changes)
 
 
+def _judge_with_overrides(
+    header: PlanHeader, args: argparse.Namespace, settings: Settings
+) -> PlanHeader | None:
+    """The judge's header with `--stab-judge-backend` / `--stab-judge-model` given here
+    (the same judge weights at another path on the cluster); its fingerprint still
+    applies."""
+    judge = header.judge_header()
+    if judge is None:
+        return None
+    chosen = given(vars(args))
+    changes: dict[str, Any] = {}
+    if chosen.get("judge_backend"):
+        changes["backend"] = settings.judge_backend
+    if chosen.get("judge_model"):
+        changes["model"] = settings.judge_model
+    return replace(judge, **changes)
+
+
 def _summary_table(summary: ExecuteSummary) -> str:
     from tabulate import tabulate
 
@@ -96,13 +114,17 @@ def _execute(args: argparse.Namespace, rest: list[str]) -> int:
 
     settings = command_settings(args)
     path = Path(args.plan)
-    header = _with_overrides(read_header(path), args, settings)
+    plan_header = read_header(path)
+    header = _with_overrides(plan_header, args, settings)
+    judge = _judge_with_overrides(plan_header, args, settings)
     given_cache = given(vars(args)).get("cache_dir")
     cache_path = settings.cache_path / "cache.sqlite" if given_cache else None
     progress = _terminal_progress if not args.json and sys.stderr.isatty() else None
 
     try:
-        summary = run_plan(path, settings, header=header, cache_path=cache_path, progress=progress)
+        summary = run_plan(
+            path, settings, header=header, judge=judge, cache_path=cache_path, progress=progress
+        )
     finally:
         if progress is not None:
             print(file=sys.stderr)

@@ -42,9 +42,9 @@ class BlockAnswerer:
             found = backend.fingerprint()
             if found != header.fingerprint:
                 raise BackendError(
-                    f"the model's fingerprint is {found}, the plan was written for "
-                    f"{header.fingerprint}: the model changed since `stabtest plan`; "
-                    "write the plan again"
+                    f"the fingerprint of {header.backend} model {header.model or '(default)'} "
+                    f"is {found}, the plan was written for {header.fingerprint}: the model "
+                    "changed since `stabtest plan`; write the plan again"
                 )
             self._backend = backend
         return self._backend

@@ -116,3 +116,27 @@ def test_a_plan_without_the_llm_judge_grades_nothing(
     assert not any('"j"' in line for line in lines)
     executed = stabtest(pytester, "execute", "plan.jsonl", "--json")
     assert json.loads(executed.stdout.str())["gradings"] == 0
+
+
+def test_execute_takes_the_judge_model_at_another_path_but_not_another_model(
+    pytester: pytest.Pytester, stab_project: Writer
+) -> None:
+    answers = {k: v for k, v in ANSWERS.items() if k != "answer to grade"}
+    judge = pytester.path / "judge.json"
+    judge.write_text(json.dumps({"answer to grade": VERDICT}))
+    stab_project(SUITES, answers, JUDGED + f"stab_judge_model = {judge}\n")
+    assert stabtest(pytester, "plan", "-o", "plan.jsonl").ret == 0
+    moved = pytester.path / "elsewhere.json"
+    judge.rename(moved)  # as on a cluster's nodes: the same weights, another path
+    executed = stabtest(pytester, "execute", "plan.jsonl", "--json", f"--stab-judge-model={moved}")
+    assert executed.ret == 0, executed.stderr.str()
+    assert json.loads(executed.stdout.str())["graded"] == 6
+
+    other = pytester.path / "other.json"
+    other.write_text(json.dumps({"answer to grade": "VERDICT: no"}))
+    (pytester.path / ".stabtest").rename(pytester.path / "first")
+    refused = stabtest(pytester, "execute", "plan.jsonl", f"--stab-judge-model={other}")
+    assert refused.ret == 2
+    refused.stderr.fnmatch_lines([f"*fake model {other} is *the model changed since*"])
+    answered = generations(pytester.path / ".stabtest")  # the model's answers are kept
+    assert len(answered) == 18 and not any(VERDICT in text for text in answered.values())
