@@ -50,37 +50,25 @@ def _plan(args: argparse.Namespace, rest: list[str]) -> int:
     return 0
 
 
-def _with_overrides(header: PlanHeader, args: argparse.Namespace, settings: Settings) -> PlanHeader:
-    """The plan's header with the model settings given on this command line (the same
-    model at another path on the cluster's nodes, a backend option such as a server URL);
-    the fingerprint check still applies."""
+MODEL_FLAGS = {"backend": "backend", "model": "model", "backend_options": "backend_options"}
+"""A plan header's field -> the setting that replaces it on `execute`'s command line."""
+JUDGE_FLAGS = {"backend": "judge_backend", "model": "judge_model"}
+"""The same for the header of the LLM judge's model."""
+
+
+def _with_overrides(
+    header: PlanHeader, args: argparse.Namespace, settings: Settings, flags: dict[str, str]
+) -> PlanHeader:
+    """The header with the model settings `flags` names that this command line gives
+    (the same model at another path on the cluster's nodes, a backend option such as a
+    server URL, added to the plan's); the fingerprint check still applies."""
     chosen = given(vars(args))
-    changes: dict[str, Any] = {}
-    if chosen.get("backend"):
-        changes["backend"] = settings.backend
-    if chosen.get("model"):
-        changes["model"] = settings.model
-    if chosen.get("backend_options"):
-        changes["backend_options"] = {**header.backend_options, **settings.backend_options}
+    changes: dict[str, Any] = {
+        field: getattr(settings, name) for field, name in flags.items() if chosen.get(name)
+    }
+    if "backend_options" in changes:
+        changes["backend_options"] = {**header.backend_options, **changes["backend_options"]}
     return replace(header, **changes)
-
-
-def _judge_with_overrides(
-    header: PlanHeader, args: argparse.Namespace, settings: Settings
-) -> PlanHeader | None:
-    """The judge's header with `--stab-judge-backend` / `--stab-judge-model` given here
-    (the same judge weights at another path on the cluster); its fingerprint still
-    applies."""
-    judge = header.judge_header()
-    if judge is None:
-        return None
-    chosen = given(vars(args))
-    changes: dict[str, Any] = {}
-    if chosen.get("judge_backend"):
-        changes["backend"] = settings.judge_backend
-    if chosen.get("judge_model"):
-        changes["model"] = settings.judge_model
-    return replace(judge, **changes)
 
 
 def _summary_table(summary: ExecuteSummary) -> str:
@@ -114,9 +102,10 @@ def _execute(args: argparse.Namespace, rest: list[str]) -> int:
 
     settings = command_settings(args)
     path = Path(args.plan)
-    plan_header = read_header(path)
-    header = _with_overrides(plan_header, args, settings)
-    judge = _judge_with_overrides(plan_header, args, settings)
+    planned = read_header(path)
+    header = _with_overrides(planned, args, settings, MODEL_FLAGS)
+    planned_judge = planned.judge_header()
+    judge = planned_judge and _with_overrides(planned_judge, args, settings, JUDGE_FLAGS)
     given_cache = given(vars(args)).get("cache_dir")
     cache_path = settings.cache_path / "cache.sqlite" if given_cache else None
     progress = _terminal_progress if not args.json and sys.stderr.isatty() else None

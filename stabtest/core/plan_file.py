@@ -10,9 +10,10 @@ finds every answer in the cache. A single-turn case is a thread of one turn.
 
 The file is JSON lines, written as a stream and renamed into place when complete: a
 header (the model's fingerprint and how to build its backend), one line per thread, one
-per text to embed besides the answers (references), one per case turn the LLM judge
-grades (`GradingWork`: the case's question, reference and known answers with the threads
-whose answers it grades, so an executor can ask the judge once the answers are in), and
+per text to embed besides the answers (references), one per case the LLM judge grades
+(`GradingWork`: each graded turn's question, reference and known answers, with the
+threads whose answers it grades, so an executor can ask the judge once the answers are
+in), and
 a trailer with the counts. A
 reader streams it in blocks, so a plan of a million requests never sits in memory; a
 file without its trailer was cut short and is refused, naming the file.
@@ -24,7 +25,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -81,13 +82,18 @@ class Grading:
 
 @dataclass(frozen=True)
 class GradingWork:
-    """One case turn to grade: turn `turn`'s answer of each thread, asked of the judge
-    with `params` (the judge's requests are known once those answers are)."""
+    """A case's turns to grade: at each (turn, grading), that turn's answer of every
+    thread, asked of the judge with `params` (the judge's requests are known once those
+    answers are). The threads are listed once however many of their turns are graded."""
 
-    grading: Grading
-    turn: int
+    turns: tuple[tuple[int, Grading], ...]
     params: GenerationParams
     threads: tuple[Thread, ...]
+
+    @property
+    def answers(self) -> int:
+        """The answers it grades: one judge request each, before deduplication."""
+        return len(self.turns) * len(self.threads)
 
 
 @dataclass(frozen=True)
@@ -110,14 +116,13 @@ class PlanHeader:
         """A header for the judge's model: its workers answer the grading requests."""
         if self.judge is None:
             return None
-        return PlanHeader(
+        return replace(
+            self,
             fingerprint=str(self.judge["fingerprint"]),
             backend=str(self.judge["backend"]),
             model=self.judge.get("model"),
             backend_options=dict(self.judge.get("backend_options") or {}),
-            embedder=self.embedder,
-            cache_dir=self.cache_dir,
-            seed=self.seed,
+            judge=None,
         )
 
 
@@ -169,9 +174,10 @@ def write_plan(
             counts["texts"] += 1
             out.write(_line({"e": text}))
         for work in gradings:
-            counts["gradings"] += len(work.threads)
-            grading = {**asdict(work.grading), "turn": work.turn, "p": work.params.as_dict()}
-            out.write(_line({"j": grading, "t": [_thread_line(t) for t in work.threads]}))
+            counts["gradings"] += work.answers
+            turns = [{**asdict(grading), "turn": turn} for turn, grading in work.turns]
+            asked = [_thread_line(t) for t in work.threads]
+            out.write(_line({"j": turns, "p": work.params.as_dict(), "t": asked}))
         out.write(_line({"end": counts}))
     return PlanCounts(**counts)
 
@@ -235,16 +241,20 @@ def _thread(path: Path, number: int, data: dict[str, Any]) -> Thread:
 
 def _grading(path: Path, number: int, data: dict[str, Any]) -> GradingWork:
     try:
-        spec = dict(data["j"])
-        turn, params = int(spec.pop("turn")), GenerationParams(**spec.pop("p"))
-        grading = Grading(
-            str(spec["question"]),
-            str(spec["reference"]),
-            tuple(str(a) for a in spec.get("aliases", ())),
-            tuple(str(x) for x in spec.get("incorrect", ())),
+        turns = tuple(
+            (
+                int(spec["turn"]),
+                Grading(
+                    str(spec["question"]),
+                    str(spec["reference"]),
+                    tuple(str(a) for a in spec.get("aliases", ())),
+                    tuple(str(x) for x in spec.get("incorrect", ())),
+                ),
+            )
+            for spec in data["j"]
         )
         threads = tuple(_thread(path, number, t) for t in data["t"])
-        return GradingWork(grading, turn, params, threads)
+        return GradingWork(turns, GenerationParams(**data["p"]), threads)
     except (KeyError, TypeError, ValueError) as error:
         raise PlanFileError(path, f"bad grading ({error})", number) from None
 

@@ -274,7 +274,7 @@ def _grading_blocks(works: Iterable[GradingWork], size: int) -> Iterator[list[Gr
     answers = 0
     for work in works:
         block.append(work)
-        answers += len(work.threads)
+        answers += work.answers
         if answers >= size:
             yield block
             block, answers = [], 0
@@ -290,14 +290,14 @@ def grading_threads(works: Iterable[GradingWork], fingerprint: str, lookup: Look
 
     out: dict[bytes, Thread] = {}
     for work in works:
-        followed, _ = follow_cached(work.threads, fingerprint, lookup)
-        for p in followed:
-            if len(p.answers) <= work.turn:
-                continue
-            turn = work.turn
-            history = tuple(zip(p.thread.messages[:turn], p.answers[:turn], strict=True))
-            ask = Thread((grading_prompt(work.grading, p.answers[turn], history),), work.params)
-            out.setdefault(ask.identity, ask)
+        followed, _ = follow_cached(work.threads, fingerprint, lookup)  # once per case
+        for turn, grading in work.turns:
+            for p in followed:
+                if len(p.answers) <= turn:
+                    continue
+                history = tuple(zip(p.thread.messages[:turn], p.answers[:turn], strict=True))
+                ask = Thread((grading_prompt(grading, p.answers[turn], history),), work.params)
+                out.setdefault(ask.identity, ask)
     return list(out.values())
 
 

@@ -69,8 +69,9 @@ def _llm_judges(session: Session) -> list[LLMJudge]:
 
 
 def session_gradings(session: Session) -> list[GradingWork]:
-    """Each case turn an LLM judge grades, with the threads whose answers it grades:
-    a turn with a reference that the judge `applies` to (the others it abstains on)."""
+    """The turns an LLM judge grades of each case, with the threads whose answers it
+    grades: a turn with a reference that the judge `applies` to (the others it abstains
+    on). An ensemble holds one LLM judge at most (listed, or dormant), hence one `params`."""
     judges = _llm_judges(session)
     if not judges:
         return []
@@ -78,14 +79,14 @@ def session_gradings(session: Session) -> list[GradingWork]:
     for reg in session.registry.pending():
         case = reg.case
         views = [case.turn_view(t) for t in range(len(case.turns))] if case.turns else [case]
-        threads: tuple[Thread, ...] | None = None
-        for turn, view in enumerate(views):
-            judge = next((j for j in judges if j.applies(view)), None)
-            if judge is None or view.reference is None:
-                continue
-            threads = threads or tuple(reg.plan_threads(session.settings.seed))
-            grading = Grading(view.prompt, view.reference, view.aliases, view.incorrect)
-            out.append(GradingWork(grading, turn, judge.params, threads))
+        turns = tuple(
+            (turn, Grading(view.prompt, view.reference, view.aliases, view.incorrect))
+            for turn, view in enumerate(views)
+            if view.reference is not None and any(j.applies(view) for j in judges)
+        )
+        if turns:
+            threads = tuple(reg.plan_threads(session.settings.seed))
+            out.append(GradingWork(turns, judges[0].params, threads))
     return out
 
 

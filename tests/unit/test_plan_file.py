@@ -154,7 +154,7 @@ def test_grading_work_round_trips_after_the_threads_and_is_counted(tmp_path: Pat
 
     thread = Thread(("Capital of Italy?", "And its river?"), SAMPLED, seed=7, sample=2)
     work = GradingWork(
-        Grading("Capital of Italy?", "Rome", ("Roma",), ("Milan",)), 0, GREEDY, (thread,)
+        ((0, Grading("Capital of Italy?", "Rome", ("Roma",), ("Milan",))),), GREEDY, (thread,)
     )
     judged = PlanHeader("fake:1", "fake", None, judge={"fingerprint": "fake:2", "backend": "fake"})
     path = tmp_path / "plan.jsonl"
@@ -207,11 +207,12 @@ def test_grading_threads_ask_the_judge_about_each_cached_answer_once() -> None:
         other.request(["Paris."]).key("fp"): "Paris!",
     }
     grading = Grading("Capital of France?", "Paris")
-    first = GradingWork(grading, 0, JUDGE_PARAMS, (chat, other, unanswered))
-    second = GradingWork(grading, 1, JUDGE_PARAMS, (chat, other, unanswered))
-    asks = grading_threads(
-        [first, second], "fp", lambda keys: {k: answers[k] for k in keys if k in answers}
-    )
+    first = GradingWork(((0, grading),), JUDGE_PARAMS, (chat, other, unanswered))
+    second = GradingWork(((1, grading),), JUDGE_PARAMS, (chat, other, unanswered))
+    lookup = lambda keys: {k: answers[k] for k in keys if k in answers}  # noqa: E731
+    asks = grading_threads([first, second], "fp", lookup)
+    both = GradingWork(((0, grading), (1, grading)), JUDGE_PARAMS, (chat, other, unanswered))
+    assert grading_threads([both], "fp", lookup) == asks  # one line per case, same requests
     prompts = [t.messages[0] for t in asks]
     assert prompts == [
         grading_prompt(grading, "Paris."),  # both threads' turn 0 said it: asked once
